@@ -1,0 +1,3 @@
+from cyclesynth.cli import main
+
+raise SystemExit(main())

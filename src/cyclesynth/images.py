@@ -1,0 +1,122 @@
+"""Reading and writing images: RGB inputs, binary masks, 8-bit PNG outputs.
+
+Inputs are read with imageio's Pillow plugin (DRIVE's TIFFs are LZW-compressed, which
+Pillow decodes without extra codecs). Every writer goes through :func:`atomic_path`, so a
+killed process never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+
+
+class ImageReadError(ValueError):
+    """An input image could not be read or does not have the expected content."""
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    On an exception the temporary file is removed and ``path`` is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _read(path: str | os.PathLike) -> np.ndarray:
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"{path}: file not found")
+    try:
+        array = iio.imread(path, plugin="pillow", index=0)
+    except Exception as err:  # Pillow raises many types for corrupt files
+        raise ImageReadError(f"{path}: cannot read image ({type(err).__name__}: {err})") from err
+    array = np.asarray(array)
+    if array.ndim not in (2, 3) or array.size == 0:
+        raise ImageReadError(f"{path}: unexpected image shape {array.shape}")
+    return array
+
+
+def to_unit_float(array: np.ndarray) -> np.ndarray:
+    """Scale an integer image to float32 in [0, 1] (floats are clipped)."""
+    if np.issubdtype(array.dtype, np.integer):
+        return (array.astype(np.float32) / np.iinfo(array.dtype).max).astype(np.float32)
+    if array.dtype == bool:
+        return array.astype(np.float32)
+    return np.clip(array.astype(np.float32), 0.0, 1.0)
+
+
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
+    """Read an image as float32 RGB in [0, 1], shape (H, W, 3).
+
+    Grayscale images are replicated to three channels; an alpha channel is dropped.
+    """
+    array = _read(path)
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    elif array.shape[2] == 4:
+        array = array[:, :, :3]
+    elif array.shape[2] == 1:
+        array = np.repeat(array, 3, axis=2)
+    elif array.shape[2] != 3:
+        raise ImageReadError(f"{path}: expected an RGB image, got {array.shape[2]} channels")
+    return to_unit_float(array)
+
+
+def read_binary(path: str | os.PathLike, *, strict: bool = True) -> np.ndarray:
+    """Read a label or mask as a boolean array (H, W): pixels above half the range are True.
+
+    Colour masks (DRIVE's second observer decodes as RGB) use their first channel. With
+    ``strict``, a mask whose values are not two-level (0 and max, within 5 % of the range,
+    as lossy GIF palettes give) raises :class:`ImageReadError`.
+    """
+    array = _read(path)
+    if array.ndim == 3:
+        array = array[:, :, 0]
+    values = to_unit_float(array)
+    if strict:
+        near_binary = (values <= 0.05) | (values >= 0.95)
+        if not near_binary.all():
+            bad = np.unique(np.round(values[~near_binary] * 255).astype(int))[:5]
+            raise ImageReadError(
+                f"{path}: label/mask is not binary: found values such as {bad.tolist()} "
+                "(expected only 0 and 255)"
+            )
+    return values > 0.5
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Convert a [0, 1] float image (or bool mask) to uint8."""
+    if image.dtype == bool:
+        return image.astype(np.uint8) * 255
+    return np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
+    """Write an 8-bit PNG atomically. Accepts bool masks, [0, 1] floats or uint8."""
+    data = image if image.dtype == np.uint8 else to_uint8(image)
+    with atomic_path(path) as tmp:
+        iio.imwrite(tmp, data, plugin="pillow", extension=".png")
+
+
+def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
+    """Write a NumPy array atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.save(handle, array)
