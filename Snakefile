@@ -1,0 +1,21 @@
+# cyclesynth: segmentation from a single ground truth with CycleGAN-synthesised data.
+# See README.md: `snakemake --cores 2` runs the built-in phantom demo.
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/synthesis.smk"
+include: "workflow/rules/segmentation.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_outputs(),

@@ -1,0 +1,390 @@
+"""Command line: one subcommand per workflow step (``cyclesynth <step> ...``).
+
+Every Snakemake rule calls one of these with all its settings on the command line, so that a
+changed setting changes the rule's ``params`` and Snakemake reruns exactly what it affects.
+Nested settings arrive as JSON objects (``--settings '{"epochs": 10, ...}'``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cyclesynth import __version__
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _json(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {err}") from err
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object")
+    return value
+
+
+def _write_table(table: pd.DataFrame, path: str) -> None:
+    from cyclesynth.images import atomic_path
+
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, sep="\t", index=False)
+
+
+def _runtime(args):
+    from cyclesynth.runtime import select_device, set_threads
+
+    set_threads(args.threads)
+    return select_device(args.device)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def cmd_generate_phantom(args) -> None:
+    from cyclesynth.phantom import write_phantom_dataset
+
+    write_phantom_dataset(
+        args.root, n_training=args.n_training, n_test=args.n_test, height=args.height, width=args.width, seed=args.seed
+    )
+    log(f"wrote {args.n_training} training and {args.n_test} test phantom images to {args.root}")
+
+
+def cmd_prepare_dataset(args) -> None:
+    from cyclesynth.datasets import RoleSettings, plan_dataset, validate_dataset
+
+    roles = RoleSettings(args.reference, args.include_test_as_unlabeled, args.max_unlabeled)
+    index = plan_dataset(args.root, roles)
+    validate_dataset(index, min_size=args.patch_size)
+    _write_table(index, args.out)
+    counts = index["role"].value_counts().to_dict()
+    log(f"dataset {args.root}: {counts}; {int(index['unlabeled'].sum())} unlabeled images for synthesis")
+
+
+# --------------------------------------------------------------------------- synthesis
+
+
+def cmd_train_cyclegan(args) -> None:
+    from cyclesynth.cyclegan_training import CycleGANSettings, save_generator, train_cyclegan
+    from cyclesynth.datasets import read_index, reference_row, row_for
+    from cyclesynth.experiments import derive_seed
+    from cyclesynth.images import read_rgb
+    from cyclesynth.patches import extract_patches
+
+    device = _runtime(args)
+    settings = CycleGANSettings.from_dict(args.settings)
+    index = read_index(args.index)
+    reference, target = reference_row(index), row_for(index, args.image)
+    reference_patches, _ = extract_patches(read_rgb(reference["image"]), args.patch_size, args.patch_stride)
+    target_patches, _ = extract_patches(read_rgb(target["image"]), args.patch_size, args.patch_stride)
+    seed = derive_seed(args.seed, "cyclegan", args.image)
+    log(
+        f"CycleGAN reference {reference['id']} -> image {args.image}: {len(reference_patches)} + "
+        f"{len(target_patches)} patches, {settings.epochs}+{settings.epochs_decay} epochs, device {device}"
+    )
+    result = train_cyclegan(
+        reference_patches, target_patches, settings, device=device, seed=seed, checkpoint_path=args.checkpoint, log=log
+    )
+    _write_table(result.history, args.history)
+    save_generator(args.model, result.generator_state, settings)
+    Path(args.checkpoint).unlink(missing_ok=True)
+    log(f"saved generator to {args.model}")
+
+
+def cmd_synthesize(args) -> None:
+    from cyclesynth.datasets import read_index, reference_row
+    from cyclesynth.images import read_binary, read_rgb, write_png
+    from cyclesynth.synthesis import synthesize_image
+
+    device = _runtime(args)
+    reference = reference_row(read_index(args.index))
+    fov = read_binary(reference["fov"]) if args.mask_outside_fov else None
+    image = synthesize_image(
+        read_rgb(reference["image"]),
+        args.model,
+        patch_size=args.patch_size,
+        patch_stride=args.patch_stride,
+        device=device,
+        fov=fov,
+    )
+    write_png(args.out, image)
+    log(f"wrote {args.out}")
+
+
+def cmd_filter_synthetic(args) -> None:
+    from cyclesynth.datasets import read_index, reference_row
+    from cyclesynth.images import read_binary, read_rgb
+    from cyclesynth.quality_filter import judge
+
+    reference = reference_row(read_index(args.index))
+    reference_image, fov = read_rgb(reference["image"]), read_binary(reference["fov"])
+    rows = []
+    for image_id, path in zip(args.images, args.synthetic):
+        verdict = judge(read_rgb(path), reference_image, fov, normalize=args.normalize, max_mse=args.max_mse)
+        rows.append({"image": image_id, "synthetic": path, **verdict})
+        log(f"{image_id}: mse {verdict['mse']:.4f} -> {'kept' if verdict['kept'] else 'rejected: ' + verdict['reason']}")
+    table = pd.DataFrame(rows, columns=["image", "synthetic", "mse", "kept", "reason"])
+    _write_table(table, args.out)
+    log(f"kept {int(table['kept'].sum())} of {len(table)} synthetic images")
+
+
+# --------------------------------------------------------------------------- segmentation
+
+
+def cmd_train_unet(args) -> None:
+    from cyclesynth.datasets import read_index
+    from cyclesynth.experiments import derive_seed, training_pairs
+    from cyclesynth.images import read_binary, read_rgb
+    from cyclesynth.unet_training import UNetSettings, save_model, train_unet
+
+    device = _runtime(args)
+    settings = UNetSettings.from_dict(args.settings)
+    index = read_index(args.index)
+    quality = pd.read_csv(args.quality, sep="\t", keep_default_na=False) if args.quality else None
+    pairs = training_pairs(index, args.training_set, quality=quality, include_reference=args.include_reference)
+    images = [read_rgb(p.image) for p in pairs]
+    labels = [read_binary(p.label) for p in pairs]
+    fovs = [read_binary(p.fov) for p in pairs]
+    log(
+        f"U-Net '{args.experiment}' ({args.training_set}): {len(pairs)} training images, "
+        f"{settings.epochs} epochs, augment {settings.augment}, device {device}"
+    )
+    result = train_unet(
+        images, labels, fovs, settings, device=device, seed=derive_seed(args.seed, "unet", args.experiment),
+        checkpoint_path=args.checkpoint, log=log,
+    )
+    _write_table(result.history, args.history)
+    save_model(args.model, result.state, settings)
+    Path(args.checkpoint).unlink(missing_ok=True)
+    log(f"saved U-Net to {args.model}")
+
+
+def cmd_predict(args) -> None:
+    from cyclesynth.datasets import read_index
+    from cyclesynth.images import read_rgb, write_png
+    from cyclesynth.unet_training import load_model, predict_probabilities
+
+    device = _runtime(args)
+    model, settings = load_model(args.model, device)
+    index = read_index(args.index)
+    out = Path(args.out_dir)
+    for row in index[index["role"] == "test"].itertuples():
+        probability = predict_probabilities(
+            model, read_rgb(row.image), patch_size=settings.patch_size, stride=settings.patch_stride, device=device
+        )
+        write_png(out / f"{row.id}_probability.png", np.round(probability * 65535).astype(np.uint16))
+        write_png(out / f"{row.id}.png", probability >= 0.5)
+    log(f"predicted {int((index['role'] == 'test').sum())} test images into {out}")
+
+
+def _read_probability(path: Path) -> np.ndarray:
+    import imageio.v3 as iio
+
+    data = iio.imread(path, plugin="pillow")
+    return data.astype(np.float64) / 65535.0
+
+
+def _regions(fov: np.ndarray) -> dict:
+    return {"fov": fov, "image": None}
+
+
+def cmd_evaluate(args) -> None:
+    from cyclesynth.datasets import read_index
+    from cyclesynth.images import read_binary
+    from cyclesynth.metrics import evaluate_probabilities
+
+    index = read_index(args.index)
+    rows = []
+    for row in index[index["role"] == "test"].itertuples():
+        probability = _read_probability(Path(args.predictions_dir) / f"{row.id}_probability.png")
+        truth, fov = read_binary(row.label), read_binary(row.fov)
+        for result in evaluate_probabilities(probability, truth, _regions(fov), args.thresholds):
+            rows.append({"experiment": args.experiment, "image": row.id, **result})
+    _write_table(pd.DataFrame(rows), args.out)
+    log(f"evaluated {args.experiment} on {len(rows) // max(1, 2 * len(args.thresholds))} test images")
+
+
+def cmd_evaluate_human(args) -> None:
+    from cyclesynth.datasets import read_index
+    from cyclesynth.images import read_binary
+    from cyclesynth.metrics import evaluate_binary
+
+    index = read_index(args.index)
+    rows = []
+    for row in index[(index["role"] == "test") & (index["label2"] != "")].itertuples():
+        second, truth, fov = read_binary(row.label2), read_binary(row.label), read_binary(row.fov)
+        for result in evaluate_binary(second, truth, _regions(fov)):
+            rows.append({"experiment": "human (2nd observer)", "image": row.id, **result})
+    columns = ["experiment", "image", "region", "threshold_name", "threshold", "sensitivity", "specificity",
+               "accuracy", "f1", "auc", "tp", "fp", "tn", "fn"]
+    _write_table(pd.DataFrame(rows, columns=columns), args.out)
+    log(f"second observer evaluated on {len(rows) // 2} test images")
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _pairs(values: list[str]) -> dict[str, str]:
+    result = {}
+    for value in values or []:
+        key, _, path = value.partition("=")
+        result[key] = path
+    return result
+
+
+def cmd_report(args) -> None:
+    from cyclesynth.report import write_report
+
+    write_report(
+        index_tsv=args.index,
+        quality_tsv=args.quality,
+        metrics_tsvs=_pairs(args.metrics),
+        human_tsv=args.human,
+        cyclegan_histories=_pairs(args.cyclegan_history),
+        unet_histories=_pairs(args.unet_history),
+        predictions_dir=args.predictions_dir,
+        experiment_labels=args.labels,
+        mse_threshold=args.max_mse,
+        out_summary=args.summary,
+        out_table1=args.table1,
+        figures_dir=args.figures_dir,
+    )
+    log(f"wrote {args.summary}, {args.table1} and figures in {args.figures_dir}")
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cyclesynth", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"cyclesynth {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def runtime_args(p):
+        p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+        p.add_argument("--threads", type=int, default=1, help="intra-op threads")
+
+    def patch_args(p):
+        p.add_argument("--patch-size", type=int, required=True)
+        p.add_argument("--patch-stride", type=int, required=True)
+
+    p = sub.add_parser("generate-phantom", help="write the built-in phantom dataset (DRIVE layout)")
+    p.add_argument("--root", required=True)
+    p.add_argument("--n-training", type=int, required=True)
+    p.add_argument("--n-test", type=int, required=True)
+    p.add_argument("--height", type=int, required=True)
+    p.add_argument("--width", type=int, required=True)
+    p.add_argument("--seed", type=int, required=True)
+    p.set_defaults(func=cmd_generate_phantom)
+
+    p = sub.add_parser("prepare-dataset", help="index and validate a dataset in the DRIVE layout")
+    p.add_argument("--root", required=True)
+    p.add_argument("--reference", default=None)
+    p.add_argument("--include-test-as-unlabeled", action="store_true")
+    p.add_argument("--max-unlabeled", type=int, default=None)
+    p.add_argument("--patch-size", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_prepare_dataset)
+
+    p = sub.add_parser("train-cyclegan", help="train one CycleGAN: reference <-> one unlabeled image")
+    p.add_argument("--index", required=True)
+    p.add_argument("--image", required=True, help="id of the unlabeled image")
+    p.add_argument("--settings", type=_json, required=True, help="JSON object of CycleGAN settings")
+    patch_args(p)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--checkpoint", required=True, help="resumable checkpoint path (outside the outputs)")
+    p.add_argument("--model", required=True)
+    p.add_argument("--history", required=True)
+    runtime_args(p)
+    p.set_defaults(func=cmd_train_cyclegan)
+
+    p = sub.add_parser("synthesize", help="restyle the reference with a trained generator")
+    p.add_argument("--index", required=True)
+    p.add_argument("--model", required=True)
+    patch_args(p)
+    p.add_argument("--mask-outside-fov", action="store_true")
+    p.add_argument("--out", required=True)
+    runtime_args(p)
+    p.set_defaults(func=cmd_synthesize)
+
+    p = sub.add_parser("filter-synthetic", help="MSE of each synthetic image against the reference, and a verdict")
+    p.add_argument("--index", required=True)
+    p.add_argument("--images", nargs="+", required=True, help="unlabeled ids, in the order of --synthetic")
+    p.add_argument("--synthetic", nargs="+", required=True)
+    p.add_argument("--normalize", choices=["zscore", "none"], required=True)
+    p.add_argument("--max-mse", type=float, required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_filter_synthetic)
+
+    p = sub.add_parser("train-unet", help="train one U-Net on an experiment's training set")
+    p.add_argument("--index", required=True)
+    p.add_argument("--experiment", required=True)
+    p.add_argument("--training-set", required=True, choices=["all_labels", "synthetic", "reference_only"])
+    p.add_argument("--quality", default=None, help="quality.tsv (synthetic training set)")
+    p.add_argument("--include-reference", action="store_true")
+    p.add_argument("--settings", type=_json, required=True, help="JSON object of U-Net settings")
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--history", required=True)
+    runtime_args(p)
+    p.set_defaults(func=cmd_train_unet)
+
+    p = sub.add_parser("predict", help="vessel probabilities and masks for every test image")
+    p.add_argument("--index", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--out-dir", required=True)
+    runtime_args(p)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("evaluate", help="per-image metrics of one experiment")
+    p.add_argument("--index", required=True)
+    p.add_argument("--experiment", required=True)
+    p.add_argument("--predictions-dir", required=True)
+    p.add_argument("--thresholds", type=_json, required=True, help='JSON {"name": value}')
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("evaluate-human", help="the second observer against the first")
+    p.add_argument("--index", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_evaluate_human)
+
+    p = sub.add_parser("report", help="summary table, Table 1 and figures")
+    p.add_argument("--index", required=True)
+    p.add_argument("--quality", default=None)
+    p.add_argument("--metrics", nargs="+", required=True, help="experiment=path.tsv ...")
+    p.add_argument("--human", default=None)
+    p.add_argument("--cyclegan-history", nargs="*", default=[], help="image=path.tsv ...")
+    p.add_argument("--unet-history", nargs="*", default=[], help="experiment=path.tsv ...")
+    p.add_argument("--predictions-dir", required=True)
+    p.add_argument("--labels", type=_json, default={}, help='JSON {"experiment": "row label"}')
+    p.add_argument("--max-mse", type=float, default=None)
+    p.add_argument("--summary", required=True)
+    p.add_argument("--table1", required=True)
+    p.add_argument("--figures-dir", required=True)
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from cyclesynth.datasets import DatasetError
+    from cyclesynth.images import ImageReadError
+    from cyclesynth.runtime import TrainingDiverged
+
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (DatasetError, ImageReadError, TrainingDiverged) as err:
+        print(f"cyclesynth {args.command}: error: {err}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,224 @@
+"""Datasets: finding images, labels and FOV masks, assigning roles, validating contents.
+
+A dataset is a table with one row per image: ``id`` (str), ``split`` (training/test),
+``image``, ``label``, ``fov`` and ``label2`` (second observer; test only) paths, empty where
+absent. :func:`plan_dataset` builds it from file names alone (cheap: the Snakefile calls it to
+know the jobs); :func:`validate_dataset` reads every file and checks sizes and binarity before
+any training starts; :func:`assign_roles` marks the reference, the unlabeled images and the
+test images.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cyclesynth.images import ImageReadError, read_binary, read_rgb
+
+INDEX_COLUMNS = ["id", "split", "image", "label", "fov", "label2", "role", "unlabeled"]
+IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm")
+_DRIVE_IMAGE = re.compile(r"^(?P<id>[0-9A-Za-z]+)_(?P<split>training|test)$")
+
+
+class DatasetError(ValueError):
+    """The dataset on disk is incomplete or inconsistent."""
+
+
+@dataclass(frozen=True)
+class RoleSettings:
+    """Which images play which part (config section ``dataset``)."""
+
+    reference: str | None = None  # None: the first training image
+    include_test_as_unlabeled: bool = False
+    max_unlabeled: int | None = None  # None: every candidate
+
+
+def _sort_key(image_id: str):
+    return (0, int(image_id), image_id) if image_id.isdigit() else (1, 0, image_id)
+
+
+def _find_one(folder: Path, stem: str) -> str:
+    for suffix in IMAGE_SUFFIXES:
+        candidate = folder / f"{stem}{suffix}"
+        if candidate.is_file():
+            return str(candidate)
+    return ""
+
+
+def plan_drive(root: str | Path) -> pd.DataFrame:
+    """List a dataset in the DRIVE layout from its file names.
+
+    ``{split}/images/{id}_{split}.tif`` with ``{split}/1st_manual/{id}_manual1.gif``,
+    ``{split}/mask/{id}_{split}_mask.gif`` and, for test, ``test/2nd_manual/{id}_manual2.gif``.
+    Missing labels or masks are left empty here and reported by :func:`check_complete`.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"dataset root {root} does not exist or is not a folder (config key dataset.root)")
+    rows = []
+    for split in ("training", "test"):
+        folder = root / split / "images"
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.iterdir()):
+            match = _DRIVE_IMAGE.match(path.stem)
+            if path.suffix.lower() not in IMAGE_SUFFIXES or not match or match["split"] != split:
+                continue
+            image_id = match["id"]
+            rows.append(
+                {
+                    "id": image_id,
+                    "split": split,
+                    "image": str(path),
+                    "label": _find_one(root / split / "1st_manual", f"{image_id}_manual1"),
+                    "fov": _find_one(root / split / "mask", f"{image_id}_{split}_mask"),
+                    "label2": _find_one(root / split / "2nd_manual", f"{image_id}_manual2")
+                    if split == "test"
+                    else "",
+                }
+            )
+    if not rows:
+        raise DatasetError(
+            f"dataset root {root} holds no images: expected {root}/training/images/<id>_training.tif "
+            f"and {root}/test/images/<id>_test.tif (the DRIVE layout)"
+        )
+    table = pd.DataFrame(rows)
+    duplicated = table["id"][table["id"].duplicated()].tolist()
+    if duplicated:
+        raise DatasetError(f"dataset root {root}: image ids occur in both splits: {duplicated}")
+    order = sorted(range(len(rows)), key=lambda i: (rows[i]["split"] != "training", _sort_key(rows[i]["id"])))
+    return table.iloc[order].reset_index(drop=True)
+
+
+def orphan_labels(root: str | Path) -> list[str]:
+    """Label or mask files whose image is missing (DRIVE layout)."""
+    root = Path(root)
+    orphans = []
+    patterns = {
+        "1st_manual": re.compile(r"^(?P<id>[0-9A-Za-z]+)_manual1$"),
+        "2nd_manual": re.compile(r"^(?P<id>[0-9A-Za-z]+)_manual2$"),
+        "mask": re.compile(r"^(?P<id>[0-9A-Za-z]+)_(training|test)_mask$"),
+    }
+    for split in ("training", "test"):
+        for sub, pattern in patterns.items():
+            folder = root / split / sub
+            if not folder.is_dir():
+                continue
+            for path in sorted(folder.iterdir()):
+                match = pattern.match(path.stem)
+                if match and not _find_one(root / split / "images", f"{match['id']}_{split}"):
+                    orphans.append(str(path))
+    return orphans
+
+
+def assign_roles(table: pd.DataFrame, roles: RoleSettings) -> pd.DataFrame:
+    """Add ``role`` (reference / unlabeled / test / unused) and ``unlabeled`` (bool) columns."""
+    table = table.copy()
+    training = table[table["split"] == "training"]
+    if training.empty:
+        raise DatasetError("the dataset has no training images: a reference image is needed")
+    labeled_ids = training.loc[training["label"] != "", "id"].tolist()
+    reference = roles.reference if roles.reference is not None else (labeled_ids or [None])[0]
+    reference = None if reference is None else str(reference)
+    if reference not in labeled_ids:
+        raise DatasetError(
+            f"config key dataset.reference: '{reference}' is not a labeled training image; "
+            f"labeled training ids are {labeled_ids}"
+        )
+    table["role"] = np.where(table["split"] == "test", "test", "unlabeled")
+    table.loc[table["id"] == reference, "role"] = "reference"
+    candidates = (table["role"] == "unlabeled") | (
+        (table["role"] == "test") & roles.include_test_as_unlabeled
+    )
+    candidate_ids = table.loc[candidates, "id"].tolist()
+    if roles.max_unlabeled is not None:
+        candidate_ids = candidate_ids[: roles.max_unlabeled]
+    table["unlabeled"] = table["id"].isin(candidate_ids)
+    table.loc[(table["role"] == "unlabeled") & ~table["unlabeled"], "role"] = "unused"
+    if not table["unlabeled"].any():
+        raise DatasetError(
+            "no unlabeled images: the dataset has only the reference among its training images "
+            "(add images, or set dataset.include_test_as_unlabeled)"
+        )
+    return table[INDEX_COLUMNS].reset_index(drop=True)
+
+
+def plan_dataset(root: str | Path, roles: RoleSettings) -> pd.DataFrame:
+    """The index (from file names only): :func:`plan_drive` plus :func:`assign_roles`."""
+    return assign_roles(plan_drive(root), roles)
+
+
+def check_complete(index: pd.DataFrame) -> None:
+    """Every file the workflow needs is named: labels for the reference and the test images,
+    FOV masks for every image in use. (Other training images may lack labels: the
+    ``all_labels`` experiment uses the training images that have them.)"""
+    problems = []
+    for row in index.itertuples():
+        if row.role == "unused":
+            continue
+        if not row.fov:
+            problems.append(f"image {row.image} has no FOV mask (expected {_expected(row, 'fov')})")
+        if row.role in ("reference", "test") and not row.label:
+            problems.append(f"image {row.image} has no label (expected {_expected(row, 'label')})")
+    if problems:
+        raise DatasetError("incomplete dataset:\n  " + "\n  ".join(problems))
+
+
+def _expected(row, kind: str) -> str:
+    folder = Path(row.image).parent.parent
+    if kind == "fov":
+        return str(folder / "mask" / f"{row.id}_{row.split}_mask.gif")
+    return str(folder / "1st_manual" / f"{row.id}_manual1.gif")
+
+
+def validate_dataset(index: pd.DataFrame, *, min_size: int = 1) -> None:
+    """Read every file once: readable, image/label/mask sizes agree, labels binary,
+    every image at least ``min_size`` pixels on each side. Raises naming the file."""
+    check_complete(index)
+    for row in index.itertuples():
+        if row.role == "unused":
+            continue
+        try:
+            image = read_rgb(row.image)
+        except ImageReadError as err:
+            raise DatasetError(str(err)) from err
+        height, width = image.shape[:2]
+        if min(height, width) < min_size:
+            raise DatasetError(
+                f"{row.image}: image is {height}x{width}, smaller than the patch size {min_size} "
+                "(config key patches.size)"
+            )
+        for kind in ("label", "fov", "label2"):
+            path = getattr(row, kind)
+            if not path:
+                continue
+            try:
+                mask = read_binary(path)
+            except ImageReadError as err:
+                raise DatasetError(str(err)) from err
+            if mask.shape != (height, width):
+                raise DatasetError(
+                    f"{path}: size {mask.shape[0]}x{mask.shape[1]} differs from its image "
+                    f"{row.image} ({height}x{width})"
+                )
+
+
+def read_index(path: str | Path) -> pd.DataFrame:
+    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    table["unlabeled"] = table["unlabeled"].map({"True": True, "False": False})
+    return table
+
+
+def row_for(index: pd.DataFrame, image_id: str) -> pd.Series:
+    match = index[index["id"] == str(image_id)]
+    if match.empty:
+        raise DatasetError(f"unknown image id '{image_id}'; known ids: {index['id'].tolist()}")
+    return match.iloc[0]
+
+
+def reference_row(index: pd.DataFrame) -> pd.Series:
+    return index[index["role"] == "reference"].iloc[0]

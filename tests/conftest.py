@@ -1,0 +1,23 @@
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def drive_dir() -> Path | None:
+    """DRIVE if present: $DRIVE_DIR, else ../shared/data/DRIVE beside the checkout."""
+    candidates = [os.environ.get("DRIVE_DIR"), ROOT.parent / "shared" / "data" / "DRIVE"]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "training" / "images").is_dir():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture
+def drive():
+    path = drive_dir()
+    if path is None:
+        pytest.skip("DRIVE not found (set DRIVE_DIR or place it at ../shared/data/DRIVE)")
+    return path

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from cyclesynth.images import ImageReadError, atomic_path, read_binary, read_rgb, write_npy, write_png
+
+
+def test_png_round_trip_of_rgb_and_masks(tmp_path):
+    rgb = np.random.default_rng(0).random((20, 30, 3)).astype(np.float32)
+    write_png(tmp_path / "a.png", rgb)
+    back = read_rgb(tmp_path / "a.png")
+    assert back.shape == (20, 30, 3) and back.dtype == np.float32
+    np.testing.assert_allclose(back, rgb, atol=0.5 / 255 + 1e-6)
+    mask = rgb[:, :, 0] > 0.5
+    write_png(tmp_path / "m.png", mask)
+    np.testing.assert_array_equal(read_binary(tmp_path / "m.png"), mask)
+
+
+def test_lzw_tiff_and_gif_are_read_like_drive(tmp_path):
+    rgb = (np.random.default_rng(1).random((12, 9, 3)) * 255).astype(np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "x.tif", compression="tiff_lzw")
+    np.testing.assert_allclose(read_rgb(tmp_path / "x.tif"), rgb / 255.0, atol=1e-6)
+    mask = np.zeros((12, 9), np.uint8)
+    mask[3:6] = 255
+    Image.fromarray(mask).save(tmp_path / "m.gif")
+    assert read_binary(tmp_path / "m.gif").sum() == 27
+
+
+def test_grayscale_is_replicated_to_rgb(tmp_path):
+    Image.fromarray(np.full((5, 6), 128, np.uint8)).save(tmp_path / "g.png")
+    image = read_rgb(tmp_path / "g.png")
+    assert image.shape == (5, 6, 3) and np.allclose(image, 128 / 255)
+
+
+def test_non_binary_label_is_refused_with_values(tmp_path):
+    Image.fromarray(np.arange(30, dtype=np.uint8).reshape(5, 6) * 8).save(tmp_path / "l.png")
+    with pytest.raises(ImageReadError, match=r"l\.png: label/mask is not binary"):
+        read_binary(tmp_path / "l.png")
+
+
+def test_missing_and_corrupt_files_name_the_file(tmp_path):
+    with pytest.raises(ImageReadError, match=r"nope\.png: file not found"):
+        read_rgb(tmp_path / "nope.png")
+    (tmp_path / "bad.tif").write_bytes(b"II*\x00garbage")
+    with pytest.raises(ImageReadError, match=r"bad\.tif: cannot read image"):
+        read_rgb(tmp_path / "bad.tif")
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.npy"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+    write_npy(target, np.arange(3))
+    assert np.load(target).tolist() == [0, 1, 2] and list(tmp_path.iterdir()) == [target]

@@ -1,0 +1,106 @@
+import os
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+SRC = str(Path(workflow.basedir) / "src")
+if SRC not in sys.path:
+    sys.path.insert(0, SRC)
+
+from cyclesynth import workflow_config as wc
+
+validate(config, schema="../../config/schema.yaml", set_default=True)
+wc.check_config(config)
+
+INDEX = wc.plan(config)
+UNLABELED = INDEX.loc[INDEX["unlabeled"], "id"].tolist()
+TESTS = INDEX.loc[INDEX["role"] == "test", "id"].tolist()
+EXPERIMENTS = list(config["experiments"])
+PATCH_SIZE = config["patches"]["size"]
+PATCH_STRIDE = config["patches"]["stride"]
+
+# Runs the package from this checkout (with or without `pip install -e .`, inside or outside
+# the conda environment of envs/cyclesynth.yaml).
+CYCLESYNTH = f"PYTHONPATH='{SRC}'${{PYTHONPATH:+:$PYTHONPATH}} python -m cyclesynth"
+
+
+wildcard_constraints:
+    image="|".join(UNLABELED) or "NO_UNLABELED_IMAGE",
+    experiment="|".join(EXPERIMENTS),
+
+
+def resource(rule_name, key):
+    """A resource of a rule from config['resources'] (falling back to 'default')."""
+    return config["resources"].get(rule_name, config["resources"]["default"])[key]
+
+
+def final_outputs():
+    return [
+        "results/metrics/summary.tsv",
+        "results/metrics/table1.md",
+        *expand("results/figures/{figure}.png", figure=FIGURES),
+    ]
+
+
+FIGURES = [
+    "synthetic_examples",
+    "rejected_synthetic",
+    "synthetic_mse",
+    "segmentations",
+    "loss_curves",
+]
+
+
+def unet_training_inputs(wildcards):
+    inputs = {"index": "results/data/index.tsv"}
+    if config["experiments"][wildcards.experiment]["training_set"] == "synthetic":
+        inputs["quality"] = "results/synthetic/quality.tsv"
+        inputs["synthetic"] = expand("results/synthetic/{image}.png", image=UNLABELED)
+    return inputs
+
+
+def unet_training_options(wildcards):
+    experiment = config["experiments"][wildcards.experiment]
+    options = f"--training-set {experiment['training_set']}"
+    if experiment["training_set"] == "synthetic":
+        options += " --quality results/synthetic/quality.tsv"
+    if experiment.get("include_reference"):
+        options += " --include-reference"
+    return options
+
+
+def report_inputs(wildcards):
+    inputs = {
+        "index": "results/data/index.tsv",
+        "human": "results/metrics/human.tsv",
+        "metrics": expand("results/metrics/{experiment}.tsv", experiment=EXPERIMENTS),
+        "unet_history": expand(
+            "results/unet/{experiment}/history.tsv", experiment=EXPERIMENTS
+        ),
+        "predictions": expand(
+            "results/predictions/{experiment}/{test}.png",
+            experiment=EXPERIMENTS,
+            test=TESTS,
+        ),
+    }
+    if wc.uses_synthetic(config):
+        inputs["quality"] = "results/synthetic/quality.tsv"
+        inputs["cyclegan_history"] = expand(
+            "results/cyclegan/{image}/history.tsv", image=UNLABELED
+        )
+    return inputs
+
+
+def report_options(wildcards, input):
+    metrics = " ".join(f"{e}={p}" for e, p in zip(EXPERIMENTS, input.metrics))
+    unet = " ".join(f"{e}={p}" for e, p in zip(EXPERIMENTS, input.unet_history))
+    options = f"--metrics {metrics} --unet-history {unet}"
+    if wc.uses_synthetic(config):
+        cyclegan = " ".join(
+            f"{i}={p}" for i, p in zip(UNLABELED, input.cyclegan_history)
+        )
+        options += f" --quality {input.quality} --cyclegan-history {cyclegan}"
+    return options

@@ -1,0 +1,60 @@
+rule report:
+    input:
+        unpack(report_inputs),
+    output:
+        summary=report(
+            "results/metrics/summary.tsv",
+            caption="../report/summary.rst",
+            category="Metrics",
+        ),
+        table1=report(
+            "results/metrics/table1.md",
+            caption="../report/table1.rst",
+            category="Metrics",
+        ),
+        synthetic_examples=report(
+            "results/figures/synthetic_examples.png",
+            caption="../report/figures.rst",
+            category="Figures",
+        ),
+        rejected_synthetic=report(
+            "results/figures/rejected_synthetic.png",
+            caption="../report/figures.rst",
+            category="Figures",
+        ),
+        synthetic_mse=report(
+            "results/figures/synthetic_mse.png",
+            caption="../report/figures.rst",
+            category="Figures",
+        ),
+        segmentations=report(
+            "results/figures/segmentations.png",
+            caption="../report/figures.rst",
+            category="Figures",
+        ),
+        loss_curves=report(
+            "results/figures/loss_curves.png",
+            caption="../report/figures.rst",
+            category="Figures",
+        ),
+    log:
+        "results/logs/report.log",
+    benchmark:
+        "results/benchmarks/report.tsv"
+    conda:
+        "../../envs/cyclesynth.yaml"
+    params:
+        options=report_options,
+        labels=wc.as_json(wc.experiment_labels(config)),
+        max_mse=config["filter"]["max_mse"],
+        figures_dir=lambda wildcards, output: os.path.dirname(output.synthetic_examples),
+        predictions_dir=lambda wildcards, input: os.path.dirname(
+            os.path.dirname(input.predictions[0])
+        ),
+        cyclesynth=CYCLESYNTH,
+    shell:
+        "{params.cyclesynth} report --index {input.index} --human {input.human}"
+        " {params.options} --predictions-dir {params.predictions_dir}"
+        " --labels {params.labels:q} --max-mse {params.max_mse}"
+        " --summary {output.summary} --table1 {output.table1}"
+        " --figures-dir {params.figures_dir} > {log} 2>&1"

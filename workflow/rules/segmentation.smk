@@ -1,0 +1,103 @@
+rule train_unet:
+    input:
+        unpack(unet_training_inputs),
+    output:
+        model="results/unet/{experiment}/model.pt",
+        history="results/unet/{experiment}/history.tsv",
+    log:
+        "results/logs/train_unet/{experiment}.log",
+    benchmark:
+        "results/benchmarks/train_unet/{experiment}.tsv"
+    conda:
+        "../../envs/cyclesynth.yaml"
+    threads: resource("train_unet", "threads")
+    resources:
+        mem_mb=resource("train_unet", "mem_mb"),
+        runtime=resource("train_unet", "runtime"),
+        gpu=resource("train_unet", "gpu"),
+    params:
+        options=unet_training_options,
+        settings=lambda wildcards: wc.as_json(
+            wc.unet_settings(config, wildcards.experiment)
+        ),
+        seed=config["seed"],
+        device=config["device"],
+        checkpoint="results/checkpoints/unet/{experiment}.pt",
+        cyclesynth=CYCLESYNTH,
+    shell:
+        "{params.cyclesynth} train-unet --index {input.index}"
+        " --experiment {wildcards.experiment} {params.options}"
+        " --settings {params.settings:q} --seed {params.seed}"
+        " --device {params.device} --threads {threads}"
+        " --checkpoint {params.checkpoint} --model {output.model}"
+        " --history {output.history} > {log} 2>&1"
+
+
+rule predict:
+    input:
+        index="results/data/index.tsv",
+        model="results/unet/{experiment}/model.pt",
+    output:
+        masks=expand("results/predictions/{{experiment}}/{test}.png", test=TESTS),
+        probabilities=expand(
+            "results/predictions/{{experiment}}/{test}_probability.png", test=TESTS
+        ),
+    log:
+        "results/logs/predict/{experiment}.log",
+    benchmark:
+        "results/benchmarks/predict/{experiment}.tsv"
+    conda:
+        "../../envs/cyclesynth.yaml"
+    threads: resource("train_unet", "threads")
+    resources:
+        mem_mb=resource("train_unet", "mem_mb"),
+        runtime=resource("default", "runtime"),
+        gpu=resource("train_unet", "gpu"),
+    params:
+        out_dir=lambda wildcards, output: os.path.dirname(output.masks[0]),
+        device=config["device"],
+        cyclesynth=CYCLESYNTH,
+    shell:
+        "{params.cyclesynth} predict --index {input.index} --model {input.model}"
+        " --out-dir {params.out_dir} --device {params.device} --threads {threads}"
+        " > {log} 2>&1"
+
+
+rule evaluate:
+    input:
+        index="results/data/index.tsv",
+        probabilities=rules.predict.output.probabilities,
+    output:
+        "results/metrics/{experiment}.tsv",
+    log:
+        "results/logs/evaluate/{experiment}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{experiment}.tsv"
+    conda:
+        "../../envs/cyclesynth.yaml"
+    params:
+        predictions_dir=lambda wildcards, input: os.path.dirname(input.probabilities[0]),
+        thresholds=wc.as_json(wc.thresholds(config)),
+        cyclesynth=CYCLESYNTH,
+    shell:
+        "{params.cyclesynth} evaluate --index {input.index}"
+        " --experiment {wildcards.experiment}"
+        " --predictions-dir {params.predictions_dir}"
+        " --thresholds {params.thresholds:q} --out {output} > {log} 2>&1"
+
+
+rule evaluate_human:
+    input:
+        index="results/data/index.tsv",
+    output:
+        "results/metrics/human.tsv",
+    log:
+        "results/logs/evaluate_human.log",
+    benchmark:
+        "results/benchmarks/evaluate_human.tsv"
+    conda:
+        "../../envs/cyclesynth.yaml"
+    params:
+        cyclesynth=CYCLESYNTH,
+    shell:
+        "{params.cyclesynth} evaluate-human --index {input.index} --out {output} > {log} 2>&1"

@@ -1,0 +1,93 @@
+rule train_cyclegan:
+    input:
+        index="results/data/index.tsv",
+        reference=INDEX.loc[INDEX["role"] == "reference", "image"].iloc[0],
+        image=lambda wildcards: INDEX.set_index("id").loc[wildcards.image, "image"],
+    output:
+        model="results/cyclegan/{image}/generator.pt",
+        history="results/cyclegan/{image}/history.tsv",
+    log:
+        "results/logs/train_cyclegan/{image}.log",
+    benchmark:
+        "results/benchmarks/train_cyclegan/{image}.tsv"
+    conda:
+        "../../envs/cyclesynth.yaml"
+    threads: resource("train_cyclegan", "threads")
+    resources:
+        mem_mb=resource("train_cyclegan", "mem_mb"),
+        runtime=resource("train_cyclegan", "runtime"),
+        gpu=resource("train_cyclegan", "gpu"),
+    params:
+        settings=wc.as_json(wc.cyclegan_settings(config)),
+        patch_size=PATCH_SIZE,
+        patch_stride=PATCH_STRIDE,
+        seed=config["seed"],
+        device=config["device"],
+        checkpoint="results/checkpoints/cyclegan/{image}.pt",
+        cyclesynth=CYCLESYNTH,
+    shell:
+        "{params.cyclesynth} train-cyclegan --index {input.index} --image {wildcards.image}"
+        " --settings {params.settings:q} --patch-size {params.patch_size}"
+        " --patch-stride {params.patch_stride} --seed {params.seed}"
+        " --device {params.device} --threads {threads}"
+        " --checkpoint {params.checkpoint} --model {output.model}"
+        " --history {output.history} > {log} 2>&1"
+
+
+rule synthesize:
+    input:
+        index="results/data/index.tsv",
+        model="results/cyclegan/{image}/generator.pt",
+    output:
+        "results/synthetic/{image}.png",
+    log:
+        "results/logs/synthesize/{image}.log",
+    benchmark:
+        "results/benchmarks/synthesize/{image}.tsv"
+    conda:
+        "../../envs/cyclesynth.yaml"
+    threads: resource("default", "threads")
+    resources:
+        mem_mb=resource("default", "mem_mb"),
+        runtime=resource("default", "runtime"),
+    params:
+        patch_size=PATCH_SIZE,
+        patch_stride=PATCH_STRIDE,
+        mask_outside_fov=(
+            "--mask-outside-fov" if config["synthesis"]["mask_outside_fov"] else ""
+        ),
+        device=config["device"],
+        cyclesynth=CYCLESYNTH,
+    shell:
+        "{params.cyclesynth} synthesize --index {input.index} --model {input.model}"
+        " --patch-size {params.patch_size} --patch-stride {params.patch_stride}"
+        " {params.mask_outside_fov} --device {params.device} --threads {threads}"
+        " --out {output} > {log} 2>&1"
+
+
+rule filter_synthetic:
+    input:
+        index="results/data/index.tsv",
+        synthetic=expand("results/synthetic/{image}.png", image=UNLABELED),
+    output:
+        report(
+            "results/synthetic/quality.tsv",
+            caption="../report/quality.rst",
+            category="Synthetic images",
+        ),
+    log:
+        "results/logs/filter_synthetic.log",
+    benchmark:
+        "results/benchmarks/filter_synthetic.tsv"
+    conda:
+        "../../envs/cyclesynth.yaml"
+    params:
+        images=UNLABELED,
+        normalize=config["filter"]["normalize"],
+        max_mse=config["filter"]["max_mse"],
+        cyclesynth=CYCLESYNTH,
+    shell:
+        "{params.cyclesynth} filter-synthetic --index {input.index}"
+        " --images {params.images} --synthetic {input.synthetic}"
+        " --normalize {params.normalize} --max-mse {params.max_mse}"
+        " --out {output} > {log} 2>&1"
