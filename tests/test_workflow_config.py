@@ -1,0 +1,86 @@
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.utils import validate
+
+from cyclesynth import workflow_config as wc
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = str(ROOT / "config" / "schema.yaml")
+
+
+def load(path="config/config.yaml") -> dict:
+    config = yaml.safe_load((ROOT / path).read_text())
+    validate(config, SCHEMA, set_default=True)
+    return config
+
+
+def test_default_config_is_valid_and_plans_the_phantom():
+    config = load()
+    wc.check_config(config)
+    index = wc.plan(config)
+    assert index["role"].value_counts().to_dict() == {"unlabeled": 4, "test": 4, "reference": 1}
+    assert index.loc[index["role"] == "reference", "id"].item() == "05"
+    assert len(wc.phantom_files(config)) == 5 * 3 + 4 * 4
+
+
+def test_schema_fills_defaults_for_missing_sections():
+    config = {"experiments": {"x": {"training_set": "reference_only"}}}
+    validate(config, SCHEMA, set_default=True)
+    assert config["cyclegan"]["ngf"] == 64 and config["cyclegan"]["n_blocks"] == 9
+    assert config["unet"]["vessel_weight"] == 10.0 and config["patches"] == {"size": 64, "stride": 64}
+    assert config["experiments"]["x"]["include_reference"] is False
+    assert config["resources"]["train_cyclegan"]["threads"] == 1
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"cyclegan": {"ngff": 3}}, "ngff"),
+        ({"unet": {"epochs": "many"}}, "many"),
+        ({"unet": {"vessel_weight": -1}}, "-1"),
+        ({"experiments": {"x": {"training_set": "everything"}}}, "everything"),
+    ],
+)
+def test_schema_rejects_unknown_keys_types_and_ranges(change, message):
+    config = copy.deepcopy(yaml.safe_load((ROOT / "config/config.yaml").read_text()))
+    for section, values in change.items():
+        config[section] = {**config[section], **values} if section != "experiments" else values
+    with pytest.raises(Exception, match=message):
+        validate(config, SCHEMA, set_default=True)
+
+
+@pytest.mark.parametrize(
+    "section, values, message",
+    [
+        ("patches", {"size": 64, "stride": 80}, r"patches.stride \(80\) exceeds patches.size"),
+        ("patches", {"size": 36, "stride": 36}, r"patches.size \(36\) must be divisible by 2\^unet.depth = 8"),
+        ("cyclegan", {"preprocess": "resize_crop", "crop_size": 300}, r"cyclegan.crop_size \(300\) exceeds"),
+        ("dataset", {"source": "drive", "root": None}, r"dataset.root: required"),
+    ],
+)
+def test_cross_key_checks_name_the_key(section, values, message):
+    config = load()
+    config[section].update(values)
+    with pytest.raises(wc.ConfigError, match=message):
+        wc.check_config(config)
+
+
+def test_unet_settings_merge_experiment_overrides_and_grid():
+    config = load()
+    config["experiments"]["reference_only"]["epochs"] = 77
+    config["experiments"]["reference_only"]["augment"] = "photometric"
+    settings = wc.unet_settings(config, "reference_only")
+    assert settings["epochs"] == 77 and settings["augment"] == "photometric"
+    assert settings["patch_size"] == 64 and settings["patch_stride"] == 64
+    assert wc.unet_settings(config, "all_labels")["epochs"] == config["unet"]["epochs"]
+
+
+def test_thresholds_and_canonical_json():
+    config = load()
+    assert wc.thresholds(config) == {"0.5": 0.5, "w/(1+w)": pytest.approx(10 / 11)}
+    assert wc.as_json({"b": 1, "a": 2}) == '{"a": 2, "b": 1}'
+    assert json.loads(wc.as_json(wc.cyclegan_settings(config)))["ngf"] == config["cyclegan"]["ngf"]
