@@ -55,3 +55,12 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     assert list(tmp_path.iterdir()) == []
     write_npy(target, np.arange(3))
     assert np.load(target).tolist() == [0, 1, 2] and list(tmp_path.iterdir()) == [target]
+
+
+def test_sixteen_bit_png_keeps_its_precision(tmp_path):
+    import imageio.v3 as iio
+
+    values = np.array([[0, 1, 32768, 65535]], dtype=np.uint16)
+    write_png(tmp_path / "p.png", values)
+    back = iio.imread(tmp_path / "p.png", plugin="pillow")
+    assert back.dtype == np.uint16 and back.tolist() == values.tolist()

@@ -149,7 +149,7 @@ def cmd_train_unet(args) -> None:
     device = _runtime(args)
     settings = UNetSettings.from_dict(args.settings)
     index = read_index(args.index)
-    quality = pd.read_csv(args.quality, sep="\t", keep_default_na=False) if args.quality else None
+    quality = pd.read_csv(args.quality, sep="\t", dtype={"image": str}) if args.quality else None
     pairs = training_pairs(index, args.training_set, quality=quality, include_reference=args.include_reference)
     images = [read_rgb(p.image) for p in pairs]
     labels = [read_binary(p.label) for p in pairs]

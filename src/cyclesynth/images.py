@@ -109,8 +109,9 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Write an 8-bit PNG atomically. Accepts bool masks, [0, 1] floats or uint8."""
-    data = image if image.dtype == np.uint8 else to_uint8(image)
+    """Write a PNG atomically: uint8 and uint16 arrays as they are (8- or 16-bit PNG),
+    bool masks and [0, 1] floats as 8-bit."""
+    data = image if image.dtype in (np.uint8, np.uint16) else to_uint8(image)
     with atomic_path(path) as tmp:
         iio.imwrite(tmp, data, plugin="pillow", extension=".png")
 

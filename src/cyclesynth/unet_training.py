@@ -1,0 +1,538 @@
+"""Training the U-Net on image/label pairs, saving it, and predicting vessel probabilities.
+
+What the network sees
+    RGB images in [0, 1] are scaled to [-1, 1] (``x * 2 - 1``, :func:`normalise`) before they
+    enter the network, in training and in :func:`predict_probabilities` alike. Augmentation
+    (:func:`augment_batch`) works on the [0, 1] values, before that scaling.
+
+Training (:func:`train_unet`, the paper's setup)
+    Every image is cut once into ``patch_size`` patches at ``patch_stride`` on the regular grid of
+    :mod:`cyclesynth.patches`; the patches are held as tensors on the training device. One epoch
+    is one pass over all patches in a shuffled order, in mini-batches of ``batch_size`` (the last,
+    smaller batch is kept). Loss: cross-entropy with class weights [1, vessel_weight], i.e. the
+    weighted mean ``sum_i w[y_i] * -log p_i(y_i) / sum_i w[y_i]`` over all pixels of the batch
+    (PyTorch's definition). Optimiser: Adam at ``lr``. The reported epoch loss is the mean of the
+    batch losses weighted by the number of patches in each batch.
+
+Determinism and resuming
+    The seed fixes the weight initialisation (through :func:`runtime.seed_everything`); each
+    epoch's shuffling and augmentation draw from a generator seeded with (seed, epoch), so an epoch
+    does the same thing whether the run was interrupted before it or not. Every
+    ``checkpoint_every`` epochs (and after the last) the model, optimiser, random states and history
+    are written to ``checkpoint_path``; a new run with the same settings, seed and data resumes from
+    it and ends with the same weights as an uninterrupted run (bit-identical on the CPU; on CUDA as
+    far as its kernels are deterministic).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from cyclesynth.images import atomic_path
+from cyclesynth.patches import extract_patches, stitch_patches
+from cyclesynth.runtime import (
+    check_finite,
+    load_checkpoint,
+    random_state,
+    restore_random_state,
+    save_checkpoint,
+    seed_everything,
+)
+from cyclesynth.unet import UNet, check_input_size
+
+AUGMENT_MODES = ("none", "flips", "photometric")
+MODEL_FORMAT = "cyclesynth-unet"
+MODEL_FORMAT_VERSION = 1
+IN_CHANNELS = 3
+N_CLASSES = 2  # background, vessel
+
+# Settings that do not change what training computes (left out of the checkpoint fingerprint).
+_NOT_IN_FINGERPRINT = ("checkpoint_every",)
+
+
+# --------------------------------------------------------------------------------------------
+# Settings
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class UNetSettings:
+    """U-Net architecture and training settings; defaults are the paper's."""
+
+    base_channels: int = 64
+    depth: int = 4
+    batch_norm: bool = True
+    vessel_weight: float = 10.0
+    lr: float = 1e-4
+    batch_size: int = 64
+    epochs: int = 150
+    patch_size: int = 64
+    patch_stride: int = 64
+    augment: str = "none"  # "none", "flips" or "photometric"
+    checkpoint_every: int = 10
+    skip_empty_patches: bool = False  # drop training patches without any FOV pixel
+
+    def __post_init__(self):
+        for name in ("base_channels", "depth", "batch_size", "epochs", "patch_size", "patch_stride",
+                     "checkpoint_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ValueError(f"U-Net setting '{name}' must be an integer (got {value!r})")
+            if value < 1:
+                raise ValueError(f"U-Net setting '{name}' must be at least 1 (got {value})")
+            setattr(self, name, int(value))
+        for name in ("vessel_weight", "lr"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+                raise ValueError(f"U-Net setting '{name}' must be a number (got {value!r})")
+            if not np.isfinite(value) or value <= 0:
+                raise ValueError(f"U-Net setting '{name}' must be positive (got {value})")
+            setattr(self, name, float(value))
+        for name in ("batch_norm", "skip_empty_patches"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"U-Net setting '{name}' must be true or false (got {getattr(self, name)!r})")
+        if self.augment not in AUGMENT_MODES:
+            raise ValueError(
+                f"U-Net setting 'augment' must be one of {', '.join(AUGMENT_MODES)} (got {self.augment!r})"
+            )
+        if self.patch_stride > self.patch_size:
+            raise ValueError(
+                f"U-Net setting 'patch_stride' ({self.patch_stride}) exceeds 'patch_size' "
+                f"({self.patch_size}): pixels would be skipped"
+            )
+        try:
+            check_input_size(self.patch_size, self.patch_size, self.depth)
+        except ValueError as err:
+            raise ValueError(f"U-Net setting 'patch_size' does not fit 'depth': {err}") from None
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "UNetSettings":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown U-Net setting(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})"
+            )
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class UNetResult:
+    state: dict  # state_dict with CPU tensors
+    history: pd.DataFrame  # one row per epoch: epoch, loss, seconds
+    resumed_from_epoch: int  # 0 when training started from scratch
+    n_patches: int = 0  # training patches per epoch
+    settings: UNetSettings = field(default_factory=UNetSettings)
+
+
+# --------------------------------------------------------------------------------------------
+# Loss, normalisation, augmentation
+# --------------------------------------------------------------------------------------------
+
+
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    """Map [0, 1] images to the network's input range [-1, 1]."""
+    return images * 2.0 - 1.0
+
+
+def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, vessel_weight: float) -> torch.Tensor:
+    """Cross-entropy with class weights [1, vessel_weight], weighted mean over all pixels.
+
+    ``logits`` (N, 2, H, W), ``labels`` (N, H, W) with 0 = background, 1 = vessel.
+    """
+    weight = torch.tensor([1.0, float(vessel_weight)], dtype=logits.dtype, device=logits.device)
+    return F.cross_entropy(logits, labels.long(), weight=weight)
+
+
+def _uniform(generator: torch.Generator, shape, low: float, high: float, device) -> torch.Tensor:
+    values = torch.rand(shape, generator=generator, device=generator.device)
+    return (low + (high - low) * values).to(device)
+
+
+def _dihedral(images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator):
+    """Random horizontal/vertical flips and 90-degree rotations, the same for image and label."""
+    n, _, h, w = images.shape
+    device = images.device
+    hflip = (torch.rand(n, generator=generator, device=generator.device) < 0.5).to(device)
+    vflip = (torch.rand(n, generator=generator, device=generator.device) < 0.5).to(device)
+    # quarter turns only for square patches (a rotated non-square patch would change shape)
+    turns = torch.randint(0, 4 if h == w else 1, (n,), generator=generator, device=generator.device).to(device)
+
+    images = torch.where(hflip[:, None, None, None], images.flip(-1), images)
+    labels = torch.where(hflip[:, None, None], labels.flip(-1), labels)
+    images = torch.where(vflip[:, None, None, None], images.flip(-2), images)
+    labels = torch.where(vflip[:, None, None], labels.flip(-2), labels)
+    if h == w:
+        images, labels = images.clone(), labels.clone()
+        for k in (1, 2, 3):
+            chosen = turns == k
+            if bool(chosen.any()):
+                images[chosen] = torch.rot90(images[chosen], k, dims=(-2, -1))
+                labels[chosen] = torch.rot90(labels[chosen], k, dims=(-2, -1))
+    return images, labels
+
+
+# Ranges of the photometric augmentation (per sample; gain per channel).
+PHOTOMETRIC = {
+    "gain": (0.6, 1.4),
+    "gamma": (0.5, 2.0),  # log-uniform
+    "contrast": (0.5, 1.5),
+    "brightness": (-0.2, 0.2),
+    "noise_std": (0.0, 0.05),
+    "blur_sigma": (0.5, 1.5),
+    "blur_probability": 0.5,
+}
+
+
+def _gaussian_blur(images: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian blur with one sigma per sample (sigma 0 leaves the sample unchanged)."""
+    n, c, h, w = images.shape
+    radius = int(np.ceil(3 * PHOTOMETRIC["blur_sigma"][1]))
+    taps = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
+    safe = sigma.clamp_min(1e-3)[:, None]
+    kernel = torch.exp(-(taps[None, :] ** 2) / (2 * safe**2))
+    kernel = torch.where(sigma[:, None] > 0, kernel, (taps == 0).to(images.dtype)[None, :])
+    kernel = kernel / kernel.sum(dim=1, keepdim=True)
+    kernel = kernel.repeat_interleave(c, dim=0)  # (n*c, taps): one kernel per sample and channel
+    mode = "reflect" if min(h, w) > radius else "replicate"
+    x = images.reshape(1, n * c, h, w)
+    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode=mode), kernel[:, None, None, :], groups=n * c)
+    x = F.conv2d(F.pad(x, (0, 0, radius, radius), mode=mode), kernel[:, None, :, None], groups=n * c)
+    return x.reshape(n, c, h, w)
+
+
+def _photometric(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    n, c = images.shape[:2]
+    dev = images.device
+    p = PHOTOMETRIC
+    log_gamma = _uniform(generator, (n, 1, 1, 1), np.log(p["gamma"][0]), np.log(p["gamma"][1]), dev)
+    gain = _uniform(generator, (n, c, 1, 1), *p["gain"], dev)
+    contrast = _uniform(generator, (n, 1, 1, 1), *p["contrast"], dev)
+    brightness = _uniform(generator, (n, 1, 1, 1), *p["brightness"], dev)
+    blur_on = _uniform(generator, (n,), 0.0, 1.0, dev) < p["blur_probability"]
+    blur_sigma = _uniform(generator, (n,), *p["blur_sigma"], dev)
+    noise_std = _uniform(generator, (n, 1, 1, 1), *p["noise_std"], dev)
+    noise = torch.randn(images.shape, generator=generator, device=generator.device).to(dev)
+
+    x = images.clamp(0.0, 1.0) ** torch.exp(log_gamma)
+    x = x * gain
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * contrast + mean + brightness
+    x = x.clamp(0.0, 1.0)
+    x = _gaussian_blur(x, torch.where(blur_on, blur_sigma, torch.zeros_like(blur_sigma)))
+    x = x + noise * noise_std
+    return x.clamp(0.0, 1.0)
+
+
+def augment_batch(
+    images: torch.Tensor, labels: torch.Tensor, mode: str, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Augment a batch: ``images`` (N, C, H, W) in [0, 1], ``labels`` (N, H, W).
+
+    ``"none"`` returns the inputs; ``"flips"`` applies a random horizontal flip, vertical flip
+    and quarter turn per sample, identically to image and label; ``"photometric"`` adds, per
+    sample, a random gamma, per-channel gain, contrast, brightness, Gaussian blur (with
+    probability 0.5) and Gaussian noise (ranges in :data:`PHOTOMETRIC`), clamped to [0, 1];
+    labels are left as they are by the photometric part. Random numbers are drawn from
+    ``generator`` (on its own device), so a seeded generator gives a reproducible batch.
+    """
+    if mode not in AUGMENT_MODES:
+        raise ValueError(f"unknown augmentation mode {mode!r} (one of {', '.join(AUGMENT_MODES)})")
+    if mode == "none":
+        return images, labels
+    images, labels = _dihedral(images, labels, generator)
+    if mode == "photometric":
+        images = _photometric(images, generator)
+    return images, labels
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------
+
+
+def _check_inputs(images, labels, fovs) -> None:
+    if len(images) == 0:
+        raise ValueError("U-Net training needs at least one image")
+    if len(labels) != len(images):
+        raise ValueError(f"U-Net training got {len(images)} images but {len(labels)} labels")
+    if fovs is not None and len(fovs) != len(images):
+        raise ValueError(f"U-Net training got {len(images)} images but {len(fovs)} FOV masks")
+    for i, image in enumerate(images):
+        if image.ndim != 3 or image.shape[2] != IN_CHANNELS:
+            raise ValueError(f"training image {i}: expected shape (H, W, 3), got {image.shape}")
+        if labels[i].shape != image.shape[:2]:
+            raise ValueError(
+                f"training image {i}: label shape {labels[i].shape} does not match image {image.shape[:2]}"
+            )
+        if labels[i].dtype != bool and not np.isin(labels[i], (0, 1)).all():
+            raise ValueError(f"training image {i}: label is not binary")
+        if fovs is not None and fovs[i] is not None and fovs[i].shape != image.shape[:2]:
+            raise ValueError(
+                f"training image {i}: FOV shape {fovs[i].shape} does not match image {image.shape[:2]}"
+            )
+
+
+def _cut_training_patches(images, labels, fovs, settings: UNetSettings):
+    """All training patches: images (N, 3, p, p) float32 in [0, 1], labels (N, p, p) uint8."""
+    size, stride = settings.patch_size, settings.patch_stride
+    xs, ys = [], []
+    for i, image in enumerate(images):
+        x, _ = extract_patches(np.asarray(image, dtype=np.float32), size, stride)
+        y, _ = extract_patches(np.asarray(labels[i]).astype(bool), size, stride)
+        if settings.skip_empty_patches and fovs is not None and fovs[i] is not None:
+            f, _ = extract_patches(np.asarray(fovs[i]).astype(bool), size, stride)
+            keep = f.reshape(len(f), -1).any(axis=1)
+            x, y = x[keep], y[keep]
+        xs.append(x)
+        ys.append(y)
+    x = np.concatenate(xs).transpose(0, 3, 1, 2)
+    y = np.concatenate(ys).astype(np.uint8)
+    if len(x) == 0:
+        raise ValueError("no training patches left: every patch lies outside the FOV masks")
+    return np.ascontiguousarray(x), y
+
+
+def _content_hash(arrays: Sequence[np.ndarray | None]) -> str:
+    """Cheap hash of shapes, dtypes, a subsample and the sum of each array."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        if array is None:
+            digest.update(b"none")
+            continue
+        array = np.asarray(array)
+        digest.update(f"{array.shape}{array.dtype}{float(array.sum(dtype=np.float64)):.10g}".encode())
+        digest.update(np.ascontiguousarray(array[::7, ::5]).tobytes())
+    return digest.hexdigest()
+
+
+def training_fingerprint(images, labels, fovs, settings: UNetSettings, seed: int) -> str:
+    """Identifies a training run: settings (except checkpoint frequency), seed and data."""
+    described = {k: v for k, v in settings.to_dict().items() if k not in _NOT_IN_FINGERPRINT}
+    description = {
+        "settings": described,
+        "seed": int(seed),
+        "shapes": [list(np.shape(image)) for image in images],
+        "images": _content_hash(images),
+        "labels": _content_hash(labels),
+        "fovs": None if fovs is None else _content_hash(fovs),
+    }
+    return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()
+
+
+def _epoch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
+    """Generator for one epoch's order and augmentation, fixed by (seed, epoch)."""
+    value = int(np.random.SeedSequence([int(seed) % 2**63, epoch]).generate_state(1, np.uint64)[0])
+    generator = torch.Generator(device=device)
+    generator.manual_seed(value)
+    return generator
+
+
+def _cpu_state(model: torch.nn.Module) -> dict:
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def build_model(settings: UNetSettings) -> UNet:
+    return UNet(
+        in_channels=IN_CHANNELS,
+        n_classes=N_CLASSES,
+        base_channels=settings.base_channels,
+        depth=settings.depth,
+        batch_norm=settings.batch_norm,
+        input_size=settings.patch_size,
+    )
+
+
+def train_unet(
+    images: Sequence[np.ndarray],
+    labels: Sequence[np.ndarray],
+    fovs: Sequence[np.ndarray | None] | None,
+    settings: UNetSettings,
+    *,
+    device: torch.device | str,
+    seed: int,
+    checkpoint_path: str | os.PathLike | None = None,
+    log: Callable[[str], None] = print,
+) -> UNetResult:
+    """Train a U-Net on ``images`` (float32 (H, W, 3) in [0, 1]) and ``labels`` (bool (H, W)).
+
+    ``fovs`` (bool (H, W) each, or None) only matter with ``settings.skip_empty_patches``.
+    See the module docstring for the training procedure, determinism and resuming.
+    """
+    device = torch.device(device)
+    _check_inputs(images, labels, fovs)
+    x_np, y_np = _cut_training_patches(images, labels, fovs, settings)
+    n_patches = len(x_np)
+    x_all = torch.from_numpy(x_np).to(device)
+    y_all = torch.from_numpy(y_np).to(device)
+    del x_np, y_np
+
+    seed_everything(seed)
+    model = build_model(settings).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    fingerprint = training_fingerprint(images, labels, fovs, settings, seed)
+
+    records: list[dict] = []
+    resumed_from = 0
+    if checkpoint_path is not None:
+        payload = load_checkpoint(checkpoint_path, fingerprint)
+        if payload is not None:
+            model.load_state_dict(payload["model"])
+            optimizer.load_state_dict(payload["optimizer"])
+            restore_random_state(payload["random_state"])
+            records = list(payload["history"])
+            resumed_from = int(payload["epoch"])
+            log(f"U-Net: resuming from checkpoint {checkpoint_path} after epoch {resumed_from}/{settings.epochs}")
+    log(
+        f"U-Net: {n_patches} patches of {settings.patch_size}x{settings.patch_size} "
+        f"(stride {settings.patch_stride}) from {len(images)} images, batch {settings.batch_size}, "
+        f"{settings.epochs} epochs, augment {settings.augment}, device {device}"
+    )
+
+    for epoch in range(resumed_from + 1, settings.epochs + 1):
+        started = time.perf_counter()
+        model.train()
+        generator = _epoch_generator(seed, epoch, device)
+        order = torch.randperm(n_patches, generator=generator, device=device)
+        total = torch.zeros((), dtype=torch.float64, device=device)
+        for start in range(0, n_patches, settings.batch_size):
+            index = order[start : start + settings.batch_size]
+            batch_x, batch_y = augment_batch(x_all[index], y_all[index], settings.augment, generator)
+            logits = model(normalise(batch_x))
+            loss = weighted_cross_entropy(logits, batch_y, settings.vessel_weight)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.detach().double() * len(index)
+        epoch_loss = float(total) / n_patches
+        check_finite({"weighted_cross_entropy": epoch_loss}, epoch, "U-Net training")
+        seconds = time.perf_counter() - started
+        records.append({"epoch": epoch, "loss": epoch_loss, "seconds": seconds})
+
+        if checkpoint_path is not None and (epoch % settings.checkpoint_every == 0 or epoch == settings.epochs):
+            save_checkpoint(
+                checkpoint_path,
+                {
+                    "fingerprint": fingerprint,
+                    "epoch": epoch,
+                    "model": _cpu_state(model),
+                    "optimizer": optimizer.state_dict(),
+                    "random_state": random_state(),
+                    "history": records,
+                    "settings": settings.to_dict(),
+                    "seed": int(seed),
+                },
+            )
+        log(f"U-Net epoch {epoch}/{settings.epochs}: loss {epoch_loss:.5f} ({seconds:.1f} s)")
+
+    history = pd.DataFrame.from_records(records, columns=["epoch", "loss", "seconds"])
+    return UNetResult(
+        state=_cpu_state(model),
+        history=history,
+        resumed_from_epoch=resumed_from,
+        n_patches=n_patches,
+        settings=settings,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Saving, loading, predicting
+# --------------------------------------------------------------------------------------------
+
+
+def save_model(path: str | os.PathLike, state: dict, settings: UNetSettings) -> None:
+    """Write the weights with the settings (architecture included) needed to rebuild the net."""
+    payload = {
+        "format": MODEL_FORMAT,
+        "version": MODEL_FORMAT_VERSION,
+        "architecture": {
+            "in_channels": IN_CHANNELS,
+            "n_classes": N_CLASSES,
+            "base_channels": settings.base_channels,
+            "depth": settings.depth,
+            "batch_norm": settings.batch_norm,
+        },
+        "settings": settings.to_dict(),
+        "input_range": [-1.0, 1.0],
+        "state": {k: v.detach().cpu() for k, v in state.items()},
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_model(path: str | os.PathLike, device: torch.device | str) -> tuple[UNet, UNetSettings]:
+    """Rebuild a saved U-Net on ``device`` in eval mode; return it with its settings."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: U-Net model file not found")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
+        raise ValueError(f"{path}: not a cyclesynth U-Net model file")
+    if payload.get("version") != MODEL_FORMAT_VERSION:
+        raise ValueError(f"{path}: U-Net model format version {payload.get('version')} is not supported")
+    settings = UNetSettings.from_dict(payload["settings"])
+    arch = payload["architecture"]
+    model = UNet(
+        in_channels=arch["in_channels"],
+        n_classes=arch["n_classes"],
+        base_channels=arch["base_channels"],
+        depth=arch["depth"],
+        batch_norm=arch["batch_norm"],
+    )
+    model.load_state_dict(payload["state"])
+    model.to(torch.device(device))
+    model.eval()
+    return model, settings
+
+
+def predict_probabilities(
+    model: UNet,
+    image: np.ndarray,
+    *,
+    patch_size: int,
+    stride: int,
+    device: torch.device | str,
+    batch_size: int = 64,
+) -> np.ndarray:
+    """Vessel probability (softmax channel 1) for a whole (H, W, 3) image in [0, 1].
+
+    The image is cut on the same patch grid as in training (padded by reflection at the bottom
+    and right if needed), scaled to [-1, 1], predicted in batches under ``torch.inference_mode``
+    and stitched back (overlaps averaged); returns float32 (H, W) in [0, 1]. The model is moved
+    to ``device`` and evaluated in eval mode (its previous mode is restored afterwards).
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != model.in_channels:
+        raise ValueError(f"expected an image of shape (H, W, {model.in_channels}), got {image.shape}")
+    device = torch.device(device)
+    patches, grid = extract_patches(image.astype(np.float32, copy=False), patch_size, stride)
+    patches = torch.from_numpy(np.ascontiguousarray(patches.transpose(0, 3, 1, 2)))
+    was_training = model.training
+    model.to(device)
+    model.eval()
+    outputs = []
+    try:
+        with torch.inference_mode():
+            for start in range(0, len(patches), batch_size):
+                batch = patches[start : start + batch_size].to(device)
+                logits = model(normalise(batch))
+                outputs.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy())
+    finally:
+        model.train(was_training)
+    probabilities = stitch_patches(np.concatenate(outputs).astype(np.float32), grid)
+    return np.clip(probabilities, 0.0, 1.0).astype(np.float32)

@@ -1,0 +1,329 @@
+"""U-Net network, training loop, augmentation, checkpoint/resume, prediction, model files."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+try:
+    import cyclesynth  # noqa: F401
+except ImportError:  # running from a checkout without installing the package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from cyclesynth.runtime import TrainingDiverged
+from cyclesynth.unet import UNet, count_parameters, required_divisor
+from cyclesynth.unet_training import (
+    UNetSettings,
+    augment_batch,
+    build_model,
+    load_model,
+    predict_probabilities,
+    save_model,
+    train_unet,
+    weighted_cross_entropy,
+)
+
+torch.set_num_threads(2)
+
+
+# ------------------------------------------------------------------------------------------
+# synthetic data: dark lines ("vessels") on a bright, reddish background
+# ------------------------------------------------------------------------------------------
+
+
+def synthetic_pair(rng: np.random.Generator, size: int = 64, n_lines: int = 12):
+    from skimage.draw import line
+
+    label = np.zeros((size, size), bool)
+    for _ in range(n_lines):
+        r0, c0, r1, c1 = rng.integers(0, size, 4)
+        rr, cc = line(r0, c0, r1, c1)
+        label[rr, cc] = True
+    image = np.ones((size, size, 3)) * np.array([0.85, 0.55, 0.35])
+    image[label] *= 0.4
+    image += rng.normal(0, 0.03, image.shape)
+    return np.clip(image, 0, 1).astype(np.float32), label
+
+
+def tiny_settings(**overrides) -> UNetSettings:
+    values = dict(
+        base_channels=8, depth=2, patch_size=16, patch_stride=16, batch_size=8,
+        epochs=12, lr=1e-2, vessel_weight=10.0, checkpoint_every=2,
+    )
+    values.update(overrides)
+    return UNetSettings(**values)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    pairs = [synthetic_pair(rng) for _ in range(3)]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def quiet(_message: str) -> None:
+    pass
+
+
+def states_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ------------------------------------------------------------------------------------------
+# network
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 4])
+def test_output_has_input_size(depth):
+    net = UNet(in_channels=3, n_classes=2, base_channels=4, depth=depth)
+    h, w = 2 * required_divisor(depth), 3 * required_divisor(depth)
+    out = net(torch.rand(2, 3, h, w))
+    assert out.shape == (2, 2, h, w)
+
+
+def test_required_divisor():
+    assert [required_divisor(d) for d in (1, 2, 3, 4)] == [2, 4, 8, 16]
+
+
+def test_wrong_size_raises_naming_size_and_divisor():
+    net = UNet(base_channels=4, depth=3)
+    with pytest.raises(ValueError, match=r"20x24.*\b8\b"):
+        net(torch.rand(1, 3, 20, 24))
+    with pytest.raises(ValueError, match=r"20x20.*\b16\b"):
+        UNet(base_channels=4, depth=4, input_size=20)
+    with pytest.raises(ValueError, match="patch_size"):
+        UNetSettings(patch_size=24, depth=4)
+
+
+def test_parameter_count_matches_closed_form():
+    def conv(ci, co, k=3):  # weights + biases
+        return k * k * ci * co + co
+
+    def double(ci, co):
+        return conv(ci, co) + conv(co, co)
+
+    c = [64 * 2**level for level in range(5)]  # 64 ... 1024
+    encoder = double(3, c[0]) + sum(double(c[l - 1], c[l]) for l in range(1, 5))
+    decoder = sum(conv(c[l + 1], c[l], k=2) + double(2 * c[l], c[l]) for l in range(4))
+    head = conv(c[0], 2, k=1)
+    expected = encoder + decoder + head
+    assert expected == 31_031_810
+    assert count_parameters(UNet(3, 2, 64, 4, batch_norm=False)) == expected
+    # batch norm: convolutions lose their bias, each gains a scale and a shift
+    n_convs_channels = 2 * sum(c) + 2 * sum(c[:4])
+    assert count_parameters(UNet(3, 2, 64, 4, batch_norm=True)) == expected + n_convs_channels
+
+
+# ------------------------------------------------------------------------------------------
+# loss and augmentation
+# ------------------------------------------------------------------------------------------
+
+
+def test_weighted_cross_entropy_by_hand():
+    # 4 pixels in a 1x2x2x... layout: logits (1, 2, 1, 4)
+    z = [(0.0, 1.0), (2.0, -1.0), (0.5, 0.5), (-1.0, 3.0)]
+    y = [1, 0, 1, 0]
+    w = 10.0
+    logits = torch.tensor([[[[a for a, _ in z]], [[b for _, b in z]]]])
+    labels = torch.tensor([[y]])
+
+    def nll(pair, cls):
+        return -(pair[cls] - math.log(math.exp(pair[0]) + math.exp(pair[1])))
+
+    weights = [w if t == 1 else 1.0 for t in y]
+    expected = sum(wi * nll(p, t) for wi, p, t in zip(weights, z, y)) / sum(weights)
+    got = weighted_cross_entropy(logits, labels, w).item()
+    assert got == pytest.approx(expected, rel=1e-6)
+
+
+def test_flips_keep_image_and_label_aligned():
+    g = torch.Generator().manual_seed(3)
+    images = torch.rand(32, 3, 16, 16)
+    labels = (images[:, 0] > 0.5).to(torch.uint8)
+    out_images, out_labels = augment_batch(images, labels, "flips", g)
+    assert out_images.shape == images.shape and out_labels.shape == labels.shape
+    assert torch.equal(out_labels, (out_images[:, 0] > 0.5).to(torch.uint8))
+    changed = [(not torch.equal(a, b)) for a, b in zip(out_images, images)]
+    assert 16 <= sum(changed) < 32  # about 1/8 of the samples draw the identity
+    # every output is a dihedral transform of its input: same multiset of values
+    assert torch.equal(out_images.flatten(1).sort(dim=1).values, images.flatten(1).sort(dim=1).values)
+    # same generator seed, same batch
+    again = augment_batch(images, labels, "flips", torch.Generator().manual_seed(3))
+    assert torch.equal(again[0], out_images) and torch.equal(again[1], out_labels)
+
+
+def test_photometric_changes_image_only_and_stays_in_range():
+    g = torch.Generator().manual_seed(5)
+    images = torch.rand(16, 3, 16, 16)
+    labels = (images[:, 0] > 0.5).to(torch.uint8)
+    flips_only, flips_labels = augment_batch(images, labels, "flips", torch.Generator().manual_seed(5))
+    out_images, out_labels = augment_batch(images, labels, "photometric", g)
+    # the geometric part is the same as "flips" with the same generator; labels untouched otherwise
+    assert torch.equal(out_labels, flips_labels)
+    assert out_images.min() >= 0 and out_images.max() <= 1
+    assert (out_images - flips_only).abs().mean() > 0.05
+    assert torch.isfinite(out_images).all()
+
+
+def test_none_augmentation_is_identity_and_unknown_mode_raises():
+    images, labels = torch.rand(2, 3, 8, 8), torch.zeros(2, 8, 8, dtype=torch.uint8)
+    out = augment_batch(images, labels, "none", torch.Generator())
+    assert out[0] is images and out[1] is labels
+    with pytest.raises(ValueError, match="rotate"):
+        augment_batch(images, labels, "rotate", torch.Generator())
+
+
+# ------------------------------------------------------------------------------------------
+# settings
+# ------------------------------------------------------------------------------------------
+
+
+def test_settings_round_trip_and_unknown_keys():
+    s = tiny_settings(augment="flips")
+    assert UNetSettings.from_dict(s.to_dict()) == s
+    with pytest.raises(ValueError, match="learning_rate"):
+        UNetSettings.from_dict({"learning_rate": 0.1, "epochs": 3})
+    with pytest.raises(ValueError, match="augment"):
+        UNetSettings(augment="mixup")
+    assert UNetSettings().to_dict()["epochs"] == 150
+
+
+# ------------------------------------------------------------------------------------------
+# training
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def trained(data):
+    images, labels = data
+    return train_unet(images, labels, None, tiny_settings(), device="cpu", seed=7, log=quiet)
+
+
+def test_training_learns_dark_lines(trained):
+    history = trained.history
+    assert list(history.columns) == ["epoch", "loss", "seconds"]
+    assert list(history.epoch) == list(range(1, 13))
+    assert history.loss.iloc[-1] < 0.3 * history.loss.iloc[0]
+    assert trained.resumed_from_epoch == 0
+    assert trained.n_patches == 3 * 16
+
+    image, label = synthetic_pair(np.random.default_rng(123))
+    model = build_model(trained.settings)
+    model.load_state_dict(trained.state)
+    probability = predict_probabilities(model, image, patch_size=16, stride=16, device="cpu")
+    predicted = probability >= 0.5
+    accuracy = (predicted == label).mean()
+    sensitivity = (predicted & label).sum() / label.sum()
+    specificity = (~predicted & ~label).sum() / (~label).sum()
+    assert accuracy > 0.95 and sensitivity > 0.8 and specificity > 0.9
+
+
+def test_training_is_deterministic_for_a_seed(data, trained):
+    images, labels = data
+    again = train_unet(images, labels, None, tiny_settings(), device="cpu", seed=7, log=quiet)
+    assert states_equal(again.state, trained.state)
+    other = train_unet(images, labels, None, tiny_settings(epochs=2), device="cpu", seed=8, log=quiet)
+    assert not states_equal(other.state, trained.state)
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_after_kill_equals_uninterrupted_run(data, tmp_path):
+    images, labels = data
+    settings = tiny_settings(epochs=6, augment="photometric", checkpoint_every=2)
+    reference = train_unet(images, labels, None, settings, device="cpu", seed=11, log=quiet)
+
+    checkpoint = tmp_path / "ckpt" / "unet.ckpt"
+
+    def dies_after_epoch_3(message: str) -> None:
+        if message.startswith("U-Net epoch 3/"):
+            raise Killed(message)
+
+    with pytest.raises(Killed):
+        train_unet(images, labels, None, settings, device="cpu", seed=11,
+                   checkpoint_path=checkpoint, log=dies_after_epoch_3)
+    assert checkpoint.is_file()
+
+    lines: list[str] = []
+    resumed = train_unet(images, labels, None, settings, device="cpu", seed=11,
+                         checkpoint_path=checkpoint, log=lines.append)
+    assert resumed.resumed_from_epoch == 2
+    assert any("resuming" in line and "epoch 2" in line for line in lines)
+    assert list(resumed.history.epoch) == [1, 2, 3, 4, 5, 6]
+    np.testing.assert_allclose(resumed.history.loss, reference.history.loss, rtol=0, atol=0)
+    assert states_equal(resumed.state, reference.state)
+
+    # a checkpoint from other settings is not mixed in
+    changed = train_unet(images, labels, None, tiny_settings(epochs=1, lr=5e-3), device="cpu",
+                         seed=11, checkpoint_path=checkpoint, log=quiet)
+    assert changed.resumed_from_epoch == 0
+
+
+def test_nan_input_raises_training_diverged(data):
+    images, labels = data
+    bad = [image.copy() for image in images]
+    bad[1][5, 5, 0] = np.nan
+    with pytest.raises(TrainingDiverged, match="epoch 1"):
+        train_unet(bad, labels, None, tiny_settings(epochs=2), device="cpu", seed=0, log=quiet)
+
+
+def test_bad_inputs_are_rejected_before_training(data):
+    images, labels = data
+    with pytest.raises(ValueError, match="label shape"):
+        train_unet(images, [l[:-1] for l in labels], None, tiny_settings(), device="cpu", seed=0, log=quiet)
+    with pytest.raises(ValueError, match="larger than the image"):
+        train_unet(images, labels, None, tiny_settings(patch_size=128, patch_stride=128),
+                   device="cpu", seed=0, log=quiet)
+
+
+def test_skip_empty_patches_uses_fov(data):
+    images, labels = data
+    fovs = [np.zeros(l.shape, bool) for l in labels]
+    for f in fovs:
+        f[:32, :32] = True  # 4 of the 16 patches per image
+    result = train_unet(images, labels, fovs, tiny_settings(epochs=1, skip_empty_patches=True),
+                        device="cpu", seed=0, log=quiet)
+    assert result.n_patches == 3 * 4
+
+
+# ------------------------------------------------------------------------------------------
+# prediction and model files
+# ------------------------------------------------------------------------------------------
+
+
+def test_predict_on_size_not_divisible_by_patch(trained):
+    model = build_model(trained.settings)
+    model.load_state_dict(trained.state)
+    model.train()
+    image = np.random.default_rng(1).random((37, 45, 3)).astype(np.float32)
+    p = predict_probabilities(model, image, patch_size=16, stride=16, device="cpu", batch_size=5)
+    assert p.shape == (37, 45) and p.dtype == np.float32
+    assert p.min() >= 0 and p.max() <= 1
+    assert model.training  # the caller's mode is restored
+    overlapping = predict_probabilities(model, image, patch_size=16, stride=8, device="cpu")
+    assert overlapping.shape == (37, 45)
+
+
+def test_save_load_round_trip(trained, tmp_path):
+    path = tmp_path / "unet" / "model.pt"
+    save_model(path, trained.state, trained.settings)
+    model, settings = load_model(path, "cpu")
+    assert settings == trained.settings
+    assert not model.training
+    assert states_equal({k: v for k, v in model.state_dict().items()}, trained.state)
+    image, _ = synthetic_pair(np.random.default_rng(5), size=32)
+    reference = build_model(trained.settings)
+    reference.load_state_dict(trained.state)
+    a = predict_probabilities(model, image, patch_size=16, stride=16, device="cpu")
+    b = predict_probabilities(reference, image, patch_size=16, stride=16, device="cpu")
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        load_model(tmp_path / "missing.pt", "cpu")
