@@ -1,0 +1,330 @@
+"""CycleGAN networks and training: sizes, initialisation, schedule, pool, determinism, resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+try:
+    import cyclesynth  # noqa: F401
+except ImportError:  # running from a checkout without an installed package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from cyclesynth import runtime
+from cyclesynth.cyclegan_networks import (
+    NLayerDiscriminator,
+    ResnetGenerator,
+    count_parameters,
+    format_parameters,
+    init_weights,
+)
+from cyclesynth.cyclegan_training import (
+    CycleGANModel,
+    CycleGANSettings,
+    ImagePool,
+    LOSS_NAMES,
+    linear_decay_rule,
+    load_generator,
+    save_generator,
+    train_cyclegan,
+    translate_patches,
+)
+
+TINY = dict(ngf=8, ndf=8, n_blocks=1, preprocess="native", epochs=3, epochs_decay=3, pool_size=4, lr=1e-3)
+
+
+def smooth_patches(n: int, side: int, seed: int) -> np.ndarray:
+    """Smooth random colour blobs in [0, 1], shape (n, side, side, 3)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:side, 0:side] / side
+    out = np.zeros((n, side, side, 3), dtype=np.float32)
+    for i in range(n):
+        for _ in range(3):
+            cy, cx = rng.random(2)
+            width = 0.1 + 0.2 * rng.random()
+            blob = np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * width**2))
+            out[i] += blob[:, :, None] * rng.random(3)[None, None, :]
+    return np.clip(out / max(out.max(), 1e-6), 0, 1).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def domains():
+    a = smooth_patches(6, 32, seed=0)
+    b = np.clip(1.0 - smooth_patches(6, 32, seed=1)[..., ::-1] * 0.8, 0, 1).astype(np.float32)
+    return a, b
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # The tiny networks gain nothing from threads, and on a shared 2-core machine a second
+    # OpenMP thread that gets descheduled stalls every small kernel.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def quiet(_message: str) -> None:
+    pass
+
+
+def states_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# ----------------------------------------------------------------------------- networks
+
+
+def test_parameter_counts_at_paper_values():
+    generator = ResnetGenerator(3, 3, ngf=64, n_blocks=9)
+    discriminator = NLayerDiscriminator(3, ndf=64, n_layers=3)
+    assert count_parameters(generator) == 11_378_179
+    assert count_parameters(discriminator) == 2_764_737
+    assert format_parameters(count_parameters(generator)) == "11.378 M"
+    assert format_parameters(count_parameters(discriminator)) == "2.765 M"
+
+
+def test_generator_output_shape_and_range():
+    generator = init_weights(ResnetGenerator(3, 3, ngf=64, n_blocks=9)).eval()
+    with torch.no_grad():
+        x = torch.rand(2, 3, 64, 64) * 2 - 1
+        y = generator(x)
+    assert y.shape == x.shape
+    assert y.min() >= -1 and y.max() <= 1
+    small = ResnetGenerator(3, 3, ngf=8, n_blocks=2).eval()
+    with torch.no_grad():
+        assert small(torch.zeros(1, 3, 32, 48)).shape == (1, 3, 32, 48)
+
+
+@pytest.mark.parametrize("side, out_side", [(64, 6), (256, 30), (70, 6)])
+def test_patchgan_output_map(side, out_side):
+    discriminator = NLayerDiscriminator(3, ndf=64, n_layers=3).eval()
+    with torch.no_grad():
+        pred = discriminator(torch.zeros(1, 3, side, side))
+    assert pred.shape == (1, 1, out_side, out_side)
+
+
+def test_init_weights_normal_002():
+    torch.manual_seed(0)
+    generator = init_weights(ResnetGenerator(3, 3, ngf=64, n_blocks=9), init_gain=0.02)
+    weights = torch.cat(
+        [m.weight.flatten() for m in generator.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    )
+    biases = torch.cat(
+        [m.bias.flatten() for m in generator.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    )
+    assert abs(weights.std().item() - 0.02) < 0.0005
+    assert abs(weights.mean().item()) < 0.0005
+    assert torch.count_nonzero(biases) == 0
+    affine = init_weights(torch.nn.BatchNorm2d(1000), init_gain=0.02)
+    assert abs(affine.weight.mean().item() - 1.0) < 0.005
+    assert abs(affine.weight.std().item() - 0.02) < 0.003
+    assert torch.count_nonzero(affine.bias) == 0
+
+
+# ----------------------------------------------------------------------------- settings, schedule, pool
+
+
+def test_settings_defaults_round_trip_and_unknown_key():
+    settings = CycleGANSettings()
+    assert (settings.ngf, settings.ndf, settings.n_blocks, settings.n_layers_d) == (64, 64, 9, 3)
+    assert (settings.load_size, settings.crop_size, settings.epochs, settings.epochs_decay) == (286, 256, 100, 100)
+    assert (settings.lr, settings.beta1, settings.lambda_cycle, settings.lambda_identity) == (2e-4, 0.5, 10.0, 0.5)
+    assert (settings.pool_size, settings.batch_size, settings.init_gain) == (50, 1, 0.02)
+    assert CycleGANSettings.from_dict(settings.to_dict()) == settings
+    with pytest.raises(ValueError, match="n_blockz"):
+        CycleGANSettings.from_dict({"ngf": 8, "n_blockz": 2})
+    with pytest.raises(ValueError, match="preprocess"):
+        CycleGANSettings(preprocess="crop")
+    with pytest.raises(ValueError, match="crop_size"):
+        CycleGANSettings(load_size=64, crop_size=128)
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\\(\\)` before")
+def test_linear_decay_schedule():
+    epochs, decay = 3, 4
+    rule = linear_decay_rule(epochs, decay)
+    assert [rule(e) for e in range(epochs + decay + 1)] == pytest.approx([1, 1, 1, 0.8, 0.6, 0.4, 0.2, 0.0])
+
+    settings = CycleGANSettings(ngf=4, ndf=4, n_blocks=0, epochs=epochs, epochs_decay=decay, lr=2e-4)
+    model = CycleGANModel(settings, torch.device("cpu"), np.random.default_rng(0))
+    lrs = []
+    for _ in range(epochs + decay):
+        lrs.append(model.lr)
+        model.update_learning_rate()
+    assert lrs == pytest.approx([2e-4, 2e-4, 2e-4, 1.6e-4, 1.2e-4, 0.8e-4, 0.4e-4])
+    assert model.lr == pytest.approx(0.0)
+    assert model.optimizer_D.param_groups[0]["lr"] == pytest.approx(0.0)
+    assert model.optimizer_G.param_groups[0]["betas"] == (0.5, 0.999)
+
+
+def test_image_pool():
+    images = torch.randn(5, 3, 4, 4)
+    passthrough = ImagePool(0)
+    assert passthrough.query(images) is images
+    assert len(passthrough) == 0
+
+    pool = ImagePool(3, np.random.default_rng(0))
+    first = pool.query(images[:3])
+    assert torch.equal(first, images[:3])  # filling: images come back unchanged
+    assert len(pool) == 3
+    given = list(images[:3])
+    swaps = 0
+    for _ in range(40):
+        new = torch.randn(1, 3, 4, 4)
+        out = pool.query(new)
+        assert out.shape == new.shape
+        assert len(pool) == 3  # never grows beyond the pool size
+        if not torch.equal(out, new):  # swapped: an earlier image comes back out of the pool
+            swaps += 1
+            assert any(torch.equal(out[0], img) for img in given)
+            assert any(torch.equal(new[0], img[0]) for img in pool.images)
+        given.append(new[0])
+    assert 8 <= swaps <= 32  # about half of the queries swap
+
+
+# ----------------------------------------------------------------------------- training
+
+
+@pytest.fixture(scope="module")
+def reference_run(domains):
+    a, b = domains
+    settings = CycleGANSettings(**TINY)
+    return train_cyclegan(a, b, settings, device="cpu", seed=7, log=quiet)
+
+
+def test_training_decreases_cycle_loss_and_is_deterministic(domains, reference_run):
+    history = reference_run.history
+    assert list(history["epoch"]) == [1, 2, 3, 4, 5, 6]
+    assert list(history.columns) == ["epoch", *LOSS_NAMES, "lr", "seconds"]
+    assert history["lr"].tolist() == pytest.approx([1e-3] * 3 + [1e-3 * 0.75, 1e-3 * 0.5, 1e-3 * 0.25])
+    cycle = history["loss_cycle_A"] + history["loss_cycle_B"]
+    assert cycle.iloc[-1] < 0.8 * cycle.iloc[0]
+    assert reference_run.resumed_from_epoch == 0
+    assert all(v.device.type == "cpu" for v in reference_run.generator_state.values())
+
+    a, b = domains
+    again = train_cyclegan(a, b, CycleGANSettings(**TINY), device="cpu", seed=7, log=quiet)
+    assert states_equal(again.generator_state, reference_run.generator_state)
+    assert np.array_equal(again.history[list(LOSS_NAMES)].values, history[list(LOSS_NAMES)].values)
+
+    other_seed = train_cyclegan(a, b, dataclasses.replace(CycleGANSettings(**TINY), epochs=1, epochs_decay=0),
+                                device="cpu", seed=8, log=quiet)
+    assert not states_equal(other_seed.generator_state, reference_run.generator_state)
+
+
+class Killed(Exception):
+    pass
+
+
+def test_resume_after_kill_matches_uninterrupted_run(domains, reference_run, tmp_path):
+    a, b = domains
+    settings = dataclasses.replace(CycleGANSettings(**TINY), checkpoint_every=1)
+    checkpoint = tmp_path / "cyclegan.ckpt"
+
+    def kill_after_epoch_2(message: str) -> None:
+        if message.startswith("epoch 2/"):
+            raise Killed
+
+    with pytest.raises(Killed):
+        train_cyclegan(a, b, settings, device="cpu", seed=7, checkpoint_path=checkpoint, log=kill_after_epoch_2)
+    assert runtime.load_checkpoint(checkpoint)["epoch"] == 2
+
+    messages = []
+    resumed = train_cyclegan(a, b, settings, device="cpu", seed=7, checkpoint_path=checkpoint, log=messages.append)
+    assert resumed.resumed_from_epoch == 2
+    assert any(m.startswith("resuming") and "epoch 2/6" in m for m in messages)
+    assert list(resumed.history["epoch"]) == [1, 2, 3, 4, 5, 6]
+    assert states_equal(resumed.generator_state, reference_run.generator_state)
+    assert np.array_equal(
+        resumed.history[list(LOSS_NAMES)].values, reference_run.history[list(LOSS_NAMES)].values
+    )
+    assert checkpoint.is_file()  # the caller deletes it
+    assert runtime.load_checkpoint(checkpoint)["epoch"] == 6
+
+
+def test_checkpoint_from_other_settings_is_ignored(domains, tmp_path):
+    a, b = domains
+    checkpoint = tmp_path / "cyclegan.ckpt"
+    first = dataclasses.replace(CycleGANSettings(**TINY), epochs=1, epochs_decay=0, checkpoint_every=1)
+    train_cyclegan(a, b, first, device="cpu", seed=7, checkpoint_path=checkpoint, log=quiet)
+    assert runtime.load_checkpoint(checkpoint)["epoch"] == 1
+
+    messages = []
+    other = dataclasses.replace(first, lambda_identity=0.0)
+    result = train_cyclegan(a, b, other, device="cpu", seed=7, checkpoint_path=checkpoint, log=messages.append)
+    assert result.resumed_from_epoch == 0
+    assert any(m.startswith("ignoring checkpoint") for m in messages)
+    assert result.history["loss_idt_A"].tolist() == [0.0]
+
+    messages = []
+    result = train_cyclegan(a, b[:5], other, device="cpu", seed=7, checkpoint_path=checkpoint, log=messages.append)
+    assert result.resumed_from_epoch == 0  # other data, same settings
+    assert any(m.startswith("ignoring checkpoint") for m in messages)
+
+
+def test_nan_patches_raise_training_diverged(domains):
+    a, b = domains
+    bad = a.copy()
+    bad[:, 3, 3, :] = np.nan
+    settings = dataclasses.replace(CycleGANSettings(**TINY), epochs=1, epochs_decay=0)
+    with pytest.raises(runtime.TrainingDiverged, match=r"loss_\w+.*epoch 1"):
+        train_cyclegan(bad, b, settings, device="cpu", seed=7, log=quiet)
+
+
+def test_patch_sizes_are_checked(domains):
+    a, b = domains
+    with pytest.raises(ValueError, match="divisible by 4"):
+        train_cyclegan(a[:, :30, :30], b[:, :30, :30], CycleGANSettings(**TINY), device="cpu", seed=0, log=quiet)
+    with pytest.raises(ValueError, match="too small"):
+        train_cyclegan(a[:, :16, :16], b[:, :16, :16], CycleGANSettings(**TINY), device="cpu", seed=0, log=quiet)
+    with pytest.raises(ValueError, match=r"\(N, h, w, 3\)"):
+        train_cyclegan(a[..., 0], b, CycleGANSettings(**TINY), device="cpu", seed=0, log=quiet)
+
+
+def test_resize_crop_training_runs(domains):
+    a, b = domains
+    settings = CycleGANSettings(**{**TINY, "preprocess": "resize_crop", "load_size": 40, "crop_size": 32,
+                                   "epochs": 1, "epochs_decay": 1, "batch_size": 2})
+    result = train_cyclegan(a, b[:4], settings, device="cpu", seed=3, log=quiet)
+    assert len(result.history) == 2
+    assert np.isfinite(result.history[list(LOSS_NAMES)].values).all()
+
+
+# ----------------------------------------------------------------------------- translation, I/O
+
+
+@pytest.mark.parametrize("preprocess", ["native", "resize_crop"])
+def test_translate_patches_shape_and_range(domains, preprocess):
+    a, _ = domains
+    settings = CycleGANSettings(ngf=8, ndf=8, n_blocks=1, preprocess=preprocess, load_size=72, crop_size=64)
+    generator = init_weights(ResnetGenerator(3, 3, ngf=8, n_blocks=1))
+    out = translate_patches(generator, a[:5], settings, device="cpu", batch_size=2)
+    assert out.shape == a[:5].shape
+    assert out.dtype == np.float32
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    odd = translate_patches(generator, a[:2, :30, :26], settings, device="cpu")
+    assert odd.shape == (2, 30, 26, 3)
+
+
+def test_save_load_generator_round_trip(domains, reference_run, tmp_path):
+    a, _ = domains
+    settings = CycleGANSettings(**TINY)
+    path = tmp_path / "gen" / "generator.pt"
+    save_generator(path, reference_run.generator_state, settings)
+    loaded, loaded_settings = load_generator(path, "cpu")
+    assert loaded_settings == settings
+    assert not loaded.training
+    assert states_equal(loaded.state_dict(), reference_run.generator_state)
+
+    direct = ResnetGenerator(3, 3, ngf=settings.ngf, n_blocks=settings.n_blocks)
+    direct.load_state_dict(reference_run.generator_state)
+    expected = translate_patches(direct, a, settings, device="cpu")
+    assert np.array_equal(translate_patches(loaded, a, loaded_settings, device="cpu"), expected)
+    with pytest.raises(FileNotFoundError):
+        load_generator(tmp_path / "missing.pt", "cpu")

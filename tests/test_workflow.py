@@ -1,0 +1,124 @@
+"""The whole Snakemake DAG, through the `snakemake` command, on tiny phantom data."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ROOT / "tests" / "data" / "tiny.yaml"
+
+
+def snakemake(workdir: Path, *args: str, configfile: Path = TINY, check: bool = True) -> subprocess.CompletedProcess:
+    command = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+        "--configfile", str(configfile), *args,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    if check and result.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
+    return result
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    table = output[output.index("Job stats:"):]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("tiny")
+    snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+def test_dry_run_plans_one_cyclegan_per_unlabeled_image(tmp_path):
+    jobs = planned_jobs(snakemake(tmp_path, "-n").stdout)
+    assert jobs["train_cyclegan"] == 2 and jobs["synthesize"] == 2
+    assert jobs["train_unet"] == 3 and jobs["predict"] == 3 and jobs["evaluate"] == 3
+    assert jobs["filter_synthetic"] == 1 and jobs["report"] == 1
+    config = tmp_path / "more.yaml"
+    config.write_text(TINY.read_text().replace("n_training: 3", "n_training: 6"))
+    assert planned_jobs(snakemake(tmp_path, "-n", configfile=config).stdout)["train_cyclegan"] == 5
+
+
+def test_index_and_dataset(tiny_run):
+    index = pd.read_csv(tiny_run / "results/data/index.tsv", sep="\t", dtype=str, keep_default_na=False)
+    assert index["role"].tolist() == ["reference", "unlabeled", "unlabeled", "test", "test"]
+    assert index["id"].tolist() == ["03", "04", "05", "01", "02"]
+
+
+def test_synthetic_images_and_filter(tiny_run):
+    for image_id in ("04", "05"):
+        synthetic = iio.imread(tiny_run / f"results/synthetic/{image_id}.png")
+        assert synthetic.shape == (64, 64, 3) and synthetic.dtype == np.uint8
+        assert (tiny_run / f"results/cyclegan/{image_id}/generator.pt").stat().st_size > 1000
+        history = pd.read_csv(tiny_run / f"results/cyclegan/{image_id}/history.tsv", sep="\t")
+        assert history["epoch"].tolist() == [1, 2, 3] and np.isfinite(history["loss_cycle_A"]).all()
+        assert not (tiny_run / f"results/checkpoints/cyclegan/{image_id}.pt").exists()
+    quality = pd.read_csv(tiny_run / "results/synthetic/quality.tsv", sep="\t", dtype={"image": str})
+    assert quality["image"].tolist() == ["04", "05"]
+    assert quality["mse"].between(0, 4).all()
+    assert (quality["kept"] == (quality["mse"] <= 3.0)).all()
+
+
+def test_predictions_and_metrics(tiny_run):
+    for experiment in ("all_labels", "synthetic", "reference_only"):
+        for test_id in ("01", "02"):
+            mask = iio.imread(tiny_run / f"results/predictions/{experiment}/{test_id}.png")
+            probability = iio.imread(tiny_run / f"results/predictions/{experiment}/{test_id}_probability.png")
+            assert mask.shape == probability.shape == (64, 64)
+            assert set(np.unique(mask)) <= {0, 255} and probability.dtype == np.uint16
+            np.testing.assert_array_equal(mask > 0, probability >= 32768)
+        metrics = pd.read_csv(tiny_run / f"results/metrics/{experiment}.tsv", sep="\t", dtype={"image": str})
+        assert len(metrics) == 2 * 2 * 2  # test images x regions x thresholds
+        assert set(metrics["threshold_name"]) == {"0.5", "w/(1+w)"}
+        assert set(metrics["region"]) == {"fov", "image"}
+        for column in ("sensitivity", "specificity", "accuracy", "auc"):
+            assert metrics[column].between(0, 1).all(), column
+        counts = metrics[["tp", "fp", "tn", "fn"]].sum(axis=1)
+        assert (counts[metrics["region"] == "image"] == 64 * 64).all()
+        assert (counts[metrics["region"] == "fov"] < 64 * 64).all()
+        acc = (metrics["tp"] + metrics["tn"]) / counts
+        np.testing.assert_allclose(acc, metrics["accuracy"])
+
+
+def test_report_outputs(tiny_run):
+    summary = pd.read_csv(tiny_run / "results/metrics/summary.tsv", sep="\t")
+    experiments = set(summary["experiment"])
+    assert experiments == {"all_labels", "synthetic", "reference_only", "human (2nd observer)"}
+    assert (summary["n_images"] == 2).all()
+    table = (tiny_run / "results/metrics/table1.md").read_text()
+    for text in ("all_labels", "synthetic", "reference_only", "0.60 ± 0.10", "0.86 ± 0.04", "human"):
+        assert text in table
+    for figure in ("synthetic_examples", "rejected_synthetic", "synthetic_mse", "segmentations", "loss_curves"):
+        data = (tiny_run / f"results/figures/{figure}.png").read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def test_rerun_is_a_no_op_and_report_html(tiny_run):
+    result = snakemake(tiny_run, "-n")
+    assert "Nothing to be done" in result.stdout + result.stderr
+    snakemake(tiny_run, "--report", "results/report.html")
+    html = (tiny_run / "results/report.html")
+    assert html.stat().st_size > 10000
+
+
+def test_every_job_left_a_log_and_a_benchmark(tiny_run):
+    logs = list((tiny_run / "results/logs").rglob("*.log"))
+    benchmarks = list((tiny_run / "results/benchmarks").rglob("*.tsv"))
+    # 1 phantom + 1 index + 2 cyclegan + 2 synthesize + 1 filter + 3x(train, predict, evaluate) + human + report
+    assert len(logs) == len(benchmarks) == 18
+    assert "saved generator" in (tiny_run / "results/logs/train_cyclegan/04.log").read_text()
+
+
+def test_lint_is_clean(tmp_path):
+    result = snakemake(tmp_path, "--lint", check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Lints for" not in result.stdout + result.stderr
