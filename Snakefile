@@ -1,8 +1,10 @@
+import os
+
 # cyclesynth: segmentation from a single ground truth with CycleGAN-synthesised data.
 # See README.md: `snakemake --cores 2` runs the built-in phantom demo.
 
 
-configfile: "config/config.yaml"
+configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
 report: "workflow/report/workflow.rst"
