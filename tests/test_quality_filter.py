@@ -80,3 +80,17 @@ def test_styles_of_phantoms_do_not_fool_the_filter():
         restyled, label2, _ = generate_phantom(5, 128, 128, style=style)
         assert (label2 == label).all()
         assert judge(restyled, image, fov, normalize="zscore", max_mse=1.0)["kept"]
+
+
+def test_highpass_separates_unrelated_images_that_share_illumination():
+    image, label, fov = generate_phantom(11, 192, 192)
+    unrelated = generate_phantom(12, 192, 192)[0]
+    faithful = restyle(image)
+    # without the high-pass, illumination and vignetting make unrelated fundus images correlate
+    assert synthetic_mse(unrelated, image, fov) < 1.2
+    assert synthetic_mse(unrelated, image, fov, highpass_sigma=4) > 1.6
+    assert synthetic_mse(faithful, image, fov, highpass_sigma=4) < 0.2
+    swapped = swap_foreground_background(image, fov)
+    assert synthetic_mse(swapped, image, fov, highpass_sigma=4) > 3.0
+    verdict = judge(unrelated, image, fov, normalize="zscore", max_mse=1.0, highpass_sigma=4)
+    assert not verdict["kept"]

@@ -84,3 +84,17 @@ def test_thresholds_and_canonical_json():
     assert wc.thresholds(config) == {"0.5": 0.5, "w/(1+w)": pytest.approx(10 / 11)}
     assert wc.as_json({"b": 1, "a": 2}) == '{"a": 2, "b": 1}'
     assert json.loads(wc.as_json(wc.cyclegan_settings(config)))["ngf"] == config["cyclegan"]["ngf"]
+
+
+def test_readme_documents_every_config_key():
+    sys_path = str(ROOT / "scripts")
+    import sys
+
+    sys.path.insert(0, sys_path)
+    try:
+        from config_keys import rows
+    finally:
+        sys.path.remove(sys_path)
+    readme = (ROOT / "README.md").read_text()
+    missing = [path for path, _, _ in rows() if f"`{path}`" not in readme]
+    assert not missing, f"README lacks config keys {missing}: run scripts/config_keys.py"

@@ -129,7 +129,10 @@ def cmd_filter_synthetic(args) -> None:
     reference_image, fov = read_rgb(reference["image"]), read_binary(reference["fov"])
     rows = []
     for image_id, path in zip(args.images, args.synthetic):
-        verdict = judge(read_rgb(path), reference_image, fov, normalize=args.normalize, max_mse=args.max_mse)
+        verdict = judge(
+            read_rgb(path), reference_image, fov,
+            normalize=args.normalize, max_mse=args.max_mse, highpass_sigma=args.highpass_sigma,
+        )
         rows.append({"image": image_id, "synthetic": path, **verdict})
         log(f"{image_id}: mse {verdict['mse']:.4f} -> {'kept' if verdict['kept'] else 'rejected: ' + verdict['reason']}")
     table = pd.DataFrame(rows, columns=["image", "synthetic", "mse", "kept", "reason"])
@@ -322,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--synthetic", nargs="+", required=True)
     p.add_argument("--normalize", choices=["zscore", "none"], required=True)
     p.add_argument("--max-mse", type=float, required=True)
+    p.add_argument("--highpass-sigma", type=float, required=True, help="pixels; 0 = compare raw grey levels")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_filter_synthetic)
 

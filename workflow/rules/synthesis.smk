@@ -85,9 +85,11 @@ rule filter_synthetic:
         images=UNLABELED,
         normalize=config["filter"]["normalize"],
         max_mse=config["filter"]["max_mse"],
+        highpass_sigma=config["filter"]["highpass_sigma"],
         cyclesynth=CYCLESYNTH,
     shell:
         "{params.cyclesynth} filter-synthetic --index {input.index}"
         " --images {params.images} --synthetic {input.synthetic}"
         " --normalize {params.normalize} --max-mse {params.max_mse}"
+        " --highpass-sigma {params.highpass_sigma}"
         " --out {output} > {log} 2>&1"
