@@ -95,3 +95,12 @@ def test_real_drive_layout(drive):
     test = index[index["split"] == "test"]
     assert (test["label2"] != "").all() and (index["fov"] != "").all()
     validate_dataset(index.iloc[[0, 20]], min_size=64)
+
+
+def test_a_label_without_its_image_is_found(tmp_path):
+    write_phantom_dataset(tmp_path, n_training=2, n_test=1, height=64, width=64, seed=3)
+    (tmp_path / "training/images/03_training.tif").unlink()
+    assert orphan_labels(tmp_path) == [
+        str(tmp_path / "training/1st_manual/03_manual1.gif"),
+        str(tmp_path / "training/mask/03_training_mask.gif"),
+    ]

@@ -51,19 +51,20 @@ def _runtime(args):
 
 
 def cmd_generate_phantom(args) -> None:
-    from cyclesynth.phantom import write_phantom_dataset
+    from cyclesynth.phantom import write_phantom_image
 
-    write_phantom_dataset(
-        args.root, n_training=args.n_training, n_test=args.n_test, height=args.height, width=args.width, seed=args.seed
-    )
-    log(f"wrote {args.n_training} training and {args.n_test} test phantom images to {args.root}")
+    entry = write_phantom_image(args.root, args.split, args.id, height=args.height, width=args.width, seed=args.seed)
+    log(f"wrote phantom {args.split} image {args.id} to {args.root} (vessel fraction {entry['vessel_fraction_in_fov']})")
 
 
 def cmd_prepare_dataset(args) -> None:
-    from cyclesynth.datasets import RoleSettings, plan_dataset, validate_dataset
+    from cyclesynth.datasets import DatasetError, RoleSettings, orphan_labels, plan_dataset, validate_dataset
 
     roles = RoleSettings(args.reference, args.include_test_as_unlabeled, args.max_unlabeled)
     index = plan_dataset(args.root, roles)
+    orphans = orphan_labels(args.root)
+    if orphans:
+        raise DatasetError("labels or masks without their image:\n  " + "\n  ".join(orphans))
     validate_dataset(index, min_size=args.patch_size)
     _write_table(index, args.out)
     counts = index["role"].value_counts().to_dict()
@@ -75,7 +76,7 @@ def cmd_prepare_dataset(args) -> None:
 
 def cmd_train_cyclegan(args) -> None:
     from cyclesynth.cyclegan_training import CycleGANSettings, save_generator, train_cyclegan
-    from cyclesynth.datasets import read_index, reference_row, row_for
+    from cyclesynth.datasets import DatasetError, read_index, reference_row, row_for
     from cyclesynth.experiments import derive_seed
     from cyclesynth.images import read_rgb
     from cyclesynth.patches import extract_patches
@@ -84,6 +85,11 @@ def cmd_train_cyclegan(args) -> None:
     settings = CycleGANSettings.from_dict(args.settings)
     index = read_index(args.index)
     reference, target = reference_row(index), row_for(index, args.image)
+    if args.reference is not None and reference["id"] != args.reference:
+        raise DatasetError(
+            f"{args.index} names reference {reference['id']}, the job expected {args.reference}: "
+            "rerun prepare_dataset (snakemake --forcerun prepare_dataset)"
+        )
     reference_patches, _ = extract_patches(read_rgb(reference["image"]), args.patch_size, args.patch_stride)
     target_patches, _ = extract_patches(read_rgb(target["image"]), args.patch_size, args.patch_stride)
     seed = derive_seed(args.seed, "cyclegan", args.image)
@@ -280,10 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--patch-size", type=int, required=True)
         p.add_argument("--patch-stride", type=int, required=True)
 
-    p = sub.add_parser("generate-phantom", help="write the built-in phantom dataset (DRIVE layout)")
+    p = sub.add_parser("generate-phantom", help="write one image of the built-in phantom dataset (DRIVE layout)")
     p.add_argument("--root", required=True)
-    p.add_argument("--n-training", type=int, required=True)
-    p.add_argument("--n-test", type=int, required=True)
+    p.add_argument("--split", choices=["training", "test"], required=True)
+    p.add_argument("--id", type=int, required=True)
     p.add_argument("--height", type=int, required=True)
     p.add_argument("--width", type=int, required=True)
     p.add_argument("--seed", type=int, required=True)
@@ -301,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train-cyclegan", help="train one CycleGAN: reference <-> one unlabeled image")
     p.add_argument("--index", required=True)
     p.add_argument("--image", required=True, help="id of the unlabeled image")
+    p.add_argument("--reference", default=None, help="id of the reference the job expects")
     p.add_argument("--settings", type=_json, required=True, help="JSON object of CycleGAN settings")
     patch_args(p)
     p.add_argument("--seed", type=int, required=True)

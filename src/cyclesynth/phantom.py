@@ -712,6 +712,38 @@ def _write_gif(path: Path, mask: np.ndarray) -> None:
         os.chmod(tmp, 0o644)
 
 
+def write_phantom_image(
+    root: str | os.PathLike, split: str, image_id: int, *, height: int, width: int, seed: int
+) -> dict:
+    """Write one phantom image's files in DRIVE's layout and naming; return its manifest entry.
+
+    The image's own seed is :func:`image_seed` of (``seed``, ``image_id``), so each image is
+    the same whichever others are generated beside it (the workflow makes one job per image).
+    Test images also get a second observer's label.
+    """
+    if split not in ("training", "test"):
+        raise ValueError(f"split must be 'training' or 'test', got {split!r}")
+    _check_size(height, width)
+    root = Path(root)
+    image_id = int(image_id)
+    s = image_seed(seed, image_id)
+    style = phantom_style(s)
+    rgb, label, fov = generate_phantom(s, height, width, style)
+    stem = f"{image_id:02d}"
+    entry = {"id": image_id, "split": split, "seed": s, "style": style.to_dict()}
+    entry["image"] = f"{split}/images/{stem}_{split}.tif"
+    entry["label"] = f"{split}/1st_manual/{stem}_manual1.gif"
+    entry["mask"] = f"{split}/mask/{stem}_{split}_mask.gif"
+    _write_tiff(root / entry["image"], rgb)
+    _write_gif(root / entry["label"], label)
+    _write_gif(root / entry["mask"], fov)
+    if split == "test":
+        entry["second_observer"] = f"{split}/2nd_manual/{stem}_manual2.gif"
+        _write_gif(root / entry["second_observer"], second_observer_label(s, height, width))
+    entry["vessel_fraction_in_fov"] = round(float(label.sum() / max(fov.sum(), 1)), 5)
+    return entry
+
+
 def write_phantom_dataset(
     root: str | os.PathLike, *, n_training: int, n_test: int, height: int, width: int, seed: int
 ) -> None:
@@ -730,27 +762,10 @@ def write_phantom_dataset(
         raise ValueError("n_training and n_test are both 0: nothing to generate")
     _check_size(height, width)
     root = Path(root)
-    images = []
     plan = [("test", i) for i in range(1, n_test + 1)] + [
         ("training", i) for i in range(n_test + 1, n_test + n_training + 1)
     ]
-    for split, image_id in plan:
-        s = image_seed(seed, image_id)
-        style = phantom_style(s)
-        rgb, label, fov = generate_phantom(s, height, width, style)
-        stem = f"{image_id:02d}"
-        entry = {"id": image_id, "split": split, "seed": s, "style": style.to_dict()}
-        entry["image"] = f"{split}/images/{stem}_{split}.tif"
-        entry["label"] = f"{split}/1st_manual/{stem}_manual1.gif"
-        entry["mask"] = f"{split}/mask/{stem}_{split}_mask.gif"
-        _write_tiff(root / entry["image"], rgb)
-        _write_gif(root / entry["label"], label)
-        _write_gif(root / entry["mask"], fov)
-        if split == "test":
-            entry["second_observer"] = f"{split}/2nd_manual/{stem}_manual2.gif"
-            _write_gif(root / entry["second_observer"], second_observer_label(s, height, width))
-        entry["vessel_fraction_in_fov"] = round(float(label.sum() / max(fov.sum(), 1)), 5)
-        images.append(entry)
+    images = [write_phantom_image(root, split, image_id, height=height, width=width, seed=seed) for split, image_id in plan]
     manifest = {
         "generator": "cyclesynth.phantom",
         "layout": "DRIVE",

@@ -71,11 +71,6 @@ def plan(config: dict) -> pd.DataFrame:
     return assign_roles(table, role_settings(config))
 
 
-def phantom_files(config: dict) -> list[str]:
-    table = phantom_table(config)
-    return [path for column in ("image", "label", "fov", "label2") for path in table[column] if path]
-
-
 def annotation_files(index: pd.DataFrame) -> list[str]:
     """Labels and FOV masks prepare_dataset reads (inputs, so Snakemake names a missing one)."""
     used = index[index["role"] != "unused"]

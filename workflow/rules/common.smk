@@ -27,7 +27,11 @@ PATCH_STRIDE = config["patches"]["stride"]
 CYCLESYNTH = f"PYTHONPATH='{SRC}'${{PYTHONPATH:+:$PYTHONPATH}} python -m cyclesynth"
 
 
+REFERENCE = INDEX.loc[INDEX["role"] == "reference"].iloc[0]
+
+
 wildcard_constraints:
+    id="[0-9]+",
     image="|".join(UNLABELED) or "NO_UNLABELED_IMAGE",
     experiment="|".join(EXPERIMENTS),
 

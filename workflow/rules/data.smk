@@ -1,26 +1,51 @@
-rule generate_phantom:
+PHANTOM = config["dataset"]["phantom"]
+
+
+rule generate_phantom_training:
     output:
-        wc.phantom_files(config),
-        manifest=f"{wc.PHANTOM_ROOT}/manifest.json",
+        image=f"{wc.PHANTOM_ROOT}/training/images/{{id}}_training.tif",
+        label=f"{wc.PHANTOM_ROOT}/training/1st_manual/{{id}}_manual1.gif",
+        fov=f"{wc.PHANTOM_ROOT}/training/mask/{{id}}_training_mask.gif",
     log:
-        "results/logs/generate_phantom.log",
+        "results/logs/generate_phantom/training_{id}.log",
     benchmark:
-        "results/benchmarks/generate_phantom.tsv"
+        "results/benchmarks/generate_phantom/training_{id}.tsv"
     conda:
         "../../envs/cyclesynth.yaml"
     params:
-        root=lambda wildcards, output: os.path.dirname(output.manifest),
-        n_training=config["dataset"]["phantom"]["n_training"],
-        n_test=config["dataset"]["phantom"]["n_test"],
-        height=config["dataset"]["phantom"]["height"],
-        width=config["dataset"]["phantom"]["width"],
-        seed=config["dataset"]["phantom"]["seed"],
+        root=lambda wildcards, output: Path(output.image).parents[2],
+        height=PHANTOM["height"],
+        width=PHANTOM["width"],
+        seed=PHANTOM["seed"],
         cyclesynth=CYCLESYNTH,
     shell:
-        "{params.cyclesynth} generate-phantom --root {params.root}"
-        " --n-training {params.n_training} --n-test {params.n_test}"
-        " --height {params.height} --width {params.width} --seed {params.seed}"
-        " > {log} 2>&1"
+        "{params.cyclesynth} generate-phantom --root {params.root} --split training"
+        " --id {wildcards.id} --height {params.height} --width {params.width}"
+        " --seed {params.seed} > {log} 2>&1"
+
+
+rule generate_phantom_test:
+    output:
+        image=f"{wc.PHANTOM_ROOT}/test/images/{{id}}_test.tif",
+        label=f"{wc.PHANTOM_ROOT}/test/1st_manual/{{id}}_manual1.gif",
+        label2=f"{wc.PHANTOM_ROOT}/test/2nd_manual/{{id}}_manual2.gif",
+        fov=f"{wc.PHANTOM_ROOT}/test/mask/{{id}}_test_mask.gif",
+    log:
+        "results/logs/generate_phantom/test_{id}.log",
+    benchmark:
+        "results/benchmarks/generate_phantom/test_{id}.tsv"
+    conda:
+        "../../envs/cyclesynth.yaml"
+    params:
+        root=lambda wildcards, output: Path(output.image).parents[2],
+        height=PHANTOM["height"],
+        width=PHANTOM["width"],
+        seed=PHANTOM["seed"],
+        cyclesynth=CYCLESYNTH,
+    shell:
+        "{params.cyclesynth} generate-phantom --root {params.root} --split test"
+        " --id {wildcards.id} --height {params.height} --width {params.width}"
+        " --seed {params.seed} > {log} 2>&1"
 
 
 rule prepare_dataset:

@@ -1,7 +1,9 @@
+# The index is `ancient`: the jobs wait for the dataset's validation, but a changed index
+# (another image added) reruns only the jobs whose own images or settings changed.
 rule train_cyclegan:
     input:
-        index="results/data/index.tsv",
-        reference=INDEX.loc[INDEX["role"] == "reference", "image"].iloc[0],
+        index=ancient("results/data/index.tsv"),
+        reference=REFERENCE["image"],
         image=lambda wildcards: INDEX.set_index("id").loc[wildcards.image, "image"],
     output:
         model="results/cyclegan/{image}/generator.pt",
@@ -18,6 +20,7 @@ rule train_cyclegan:
         runtime=resource("train_cyclegan", "runtime"),
         gpu=resource("train_cyclegan", "gpu"),
     params:
+        reference=REFERENCE["id"],
         settings=wc.as_json(wc.cyclegan_settings(config)),
         patch_size=PATCH_SIZE,
         patch_stride=PATCH_STRIDE,
@@ -27,6 +30,7 @@ rule train_cyclegan:
         cyclesynth=CYCLESYNTH,
     shell:
         "{params.cyclesynth} train-cyclegan --index {input.index} --image {wildcards.image}"
+        " --reference {params.reference}"
         " --settings {params.settings:q} --patch-size {params.patch_size}"
         " --patch-stride {params.patch_stride} --seed {params.seed}"
         " --device {params.device} --threads {threads}"
@@ -36,7 +40,9 @@ rule train_cyclegan:
 
 rule synthesize:
     input:
-        index="results/data/index.tsv",
+        index=ancient("results/data/index.tsv"),
+        reference=REFERENCE["image"],
+        fov=REFERENCE["fov"],
         model="results/cyclegan/{image}/generator.pt",
     output:
         "results/synthetic/{image}.png",
@@ -67,7 +73,9 @@ rule synthesize:
 
 rule filter_synthetic:
     input:
-        index="results/data/index.tsv",
+        index=ancient("results/data/index.tsv"),
+        reference=REFERENCE["image"],
+        fov=REFERENCE["fov"],
         synthetic=expand("results/synthetic/{image}.png", image=UNLABELED),
     output:
         report(

@@ -1,0 +1,69 @@
+"""Incremental reruns: `snakemake -n` after config edits plans exactly the affected jobs.
+
+One tiny run is made once; every test then edits a copy of its config and asks Snakemake
+(dry run) what it would rerun.
+"""
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from test_workflow import TINY, planned_jobs, snakemake
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("reruns")
+    snakemake(workdir, "--cores", "2")
+    return workdir
+
+
+def dry_run(workdir: Path, tmp_path: Path, edit) -> dict[str, int]:
+    config = yaml.safe_load(TINY.read_text())
+    edit(config)
+    path = tmp_path / "edited.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = snakemake(workdir, "-n", configfile=path)
+    if "Nothing to be done" in result.stdout + result.stderr:
+        return {}
+    jobs = planned_jobs(result.stdout)
+    jobs.pop("all", None)
+    jobs.pop("total", None)
+    return jobs
+
+
+def test_nothing_changed_reruns_nothing(finished, tmp_path):
+    assert dry_run(finished, tmp_path, lambda c: None) == {}
+
+
+def test_unet_setting_reruns_segmentation_but_no_cyclegan(finished, tmp_path):
+    jobs = dry_run(finished, tmp_path, lambda c: c["unet"].update(lr=0.002))
+    assert jobs == {"train_unet": 3, "predict": 3, "evaluate": 3, "report": 1}
+
+
+def test_cyclegan_setting_reruns_every_cyclegan_and_what_follows(finished, tmp_path):
+    jobs = dry_run(finished, tmp_path, lambda c: c["cyclegan"].update(lr=0.0003))
+    assert jobs == {
+        "train_cyclegan": 2, "synthesize": 2, "filter_synthetic": 1,
+        "train_unet": 1, "predict": 1, "evaluate": 1, "report": 1,
+    }
+
+
+def test_filter_setting_reruns_only_the_filter_and_synthetic_unet(finished, tmp_path):
+    jobs = dry_run(finished, tmp_path, lambda c: c["filter"].update(max_mse=3.5))
+    assert jobs == {"filter_synthetic": 1, "train_unet": 1, "predict": 1, "evaluate": 1, "report": 1}
+
+
+def test_adding_an_unlabeled_image_adds_exactly_one_cyclegan(finished, tmp_path):
+    jobs = dry_run(finished, tmp_path, lambda c: c["dataset"]["phantom"].update(n_training=4))
+    assert jobs["train_cyclegan"] == 1 and jobs["synthesize"] == 1
+    assert jobs["generate_phantom_training"] == 1 and "generate_phantom_test" not in jobs
+
+
+def test_changing_the_reference_reruns_everything_downstream(finished, tmp_path):
+    jobs = dry_run(finished, tmp_path, lambda c: c["dataset"].update(reference="04"))
+    assert jobs["train_cyclegan"] == 2 and jobs["synthesize"] == 2
+    assert jobs["train_unet"] == 3 and jobs["prepare_dataset"] == 1

@@ -1,0 +1,27 @@
+import numpy as np
+import torch
+
+from cyclesynth.cyclegan_networks import ResnetGenerator, init_weights
+from cyclesynth.cyclegan_training import CycleGANSettings, save_generator
+from cyclesynth.patches import extract_patches, stitch_patches
+from cyclesynth.synthesis import synthesize_image
+
+
+def test_synthesis_translates_every_grid_patch_and_stitches(tmp_path):
+    settings = CycleGANSettings(ngf=4, n_blocks=1, ndf=4, preprocess="native")
+    torch.manual_seed(0)
+    generator = init_weights(ResnetGenerator(ngf=4, n_blocks=1))
+    save_generator(tmp_path / "g.pt", generator.state_dict(), settings)
+    reference = np.random.default_rng(0).random((70, 90, 3)).astype(np.float32)
+    fov = np.zeros((70, 90), dtype=bool)
+    fov[10:60, 10:80] = True
+    image = synthesize_image(reference, str(tmp_path / "g.pt"), patch_size=32, patch_stride=32, device="cpu", fov=fov)
+    assert image.shape == reference.shape and image.dtype == np.float32
+    assert image.min() >= 0 and image.max() <= 1 and (image[~fov] == 0).all()
+    # the same as translating the grid patches one by one with the generator and stitching
+    patches, grid = extract_patches(reference, 32, 32)
+    with torch.no_grad():
+        x = torch.from_numpy(patches).permute(0, 3, 1, 2) * 2 - 1
+        y = ((generator.eval()(x) + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).numpy()
+    expected = stitch_patches(y, grid)
+    np.testing.assert_allclose(image[fov], expected[fov], atol=1e-5)
