@@ -61,6 +61,7 @@ def test_adding_an_unlabeled_image_adds_exactly_one_cyclegan(finished, tmp_path)
     jobs = dry_run(finished, tmp_path, lambda c: c["dataset"]["phantom"].update(n_training=4))
     assert jobs["train_cyclegan"] == 1 and jobs["synthesize"] == 1
     assert jobs["generate_phantom_training"] == 1 and "generate_phantom_test" not in jobs
+    assert jobs["check_image"] == 1
 
 
 def test_changing_the_reference_reruns_everything_downstream(finished, tmp_path):

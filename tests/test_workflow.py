@@ -113,9 +113,9 @@ def test_rerun_is_a_no_op_and_report_html(tiny_run):
 def test_every_job_left_a_log_and_a_benchmark(tiny_run):
     logs = list((tiny_run / "results/logs").rglob("*.log"))
     benchmarks = list((tiny_run / "results/benchmarks").rglob("*.tsv"))
-    # 5 phantom images + index + 2 cyclegan + 2 synthesize + filter + 3x(train, predict, evaluate)
-    # + human + report
-    assert len(logs) == len(benchmarks) == 22
+    # 5 phantom images + 5 checks + index + 2 cyclegan + 2 synthesize + filter
+    # + 3x(train, predict, evaluate) + human + report
+    assert len(logs) == len(benchmarks) == 27
     assert "saved generator" in (tiny_run / "results/logs/train_cyclegan/04.log").read_text()
 
 

@@ -22,9 +22,14 @@ def test_default_config_is_valid_and_plans_the_phantom():
     config = load()
     wc.check_config(config)
     index = wc.plan(config)
-    assert index["role"].value_counts().to_dict() == {"unlabeled": 4, "test": 4, "reference": 1}
+    assert index["role"].value_counts().to_dict() == {"unlabeled": 2, "test": 4, "reference": 1}
     assert index.loc[index["role"] == "reference", "id"].item() == "05"
-    assert len(wc.phantom_files(config)) == 5 * 3 + 4 * 4
+    assert wc.image_files(index, "01") == {
+        "image": "results/data/phantom/test/images/01_test.tif",
+        "label": "results/data/phantom/test/1st_manual/01_manual1.gif",
+        "fov": "results/data/phantom/test/mask/01_test_mask.gif",
+        "label2": "results/data/phantom/test/2nd_manual/01_manual2.gif",
+    }
 
 
 def test_schema_fills_defaults_for_missing_sections():

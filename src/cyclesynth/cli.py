@@ -57,15 +57,26 @@ def cmd_generate_phantom(args) -> None:
     log(f"wrote phantom {args.split} image {args.id} to {args.root} (vessel fraction {entry['vessel_fraction_in_fov']})")
 
 
+def cmd_check_image(args) -> None:
+    from cyclesynth.datasets import check_image
+    from cyclesynth.images import atomic_path
+
+    annotations = {"label": args.label or "", "fov": args.fov or "", "label2": args.label2 or ""}
+    summary = check_image(args.image, annotations, min_size=args.min_size)
+    with atomic_path(args.out) as tmp:
+        tmp.write_text(json.dumps(summary, indent=1) + "\n")
+    log(f"{args.image}: {summary['height']}x{summary['width']}, annotations readable, binary and of its size")
+
+
 def cmd_prepare_dataset(args) -> None:
-    from cyclesynth.datasets import DatasetError, RoleSettings, orphan_labels, plan_dataset, validate_dataset
+    from cyclesynth.datasets import DatasetError, RoleSettings, check_complete, orphan_labels, plan_dataset
 
     roles = RoleSettings(args.reference, args.include_test_as_unlabeled, args.max_unlabeled)
     index = plan_dataset(args.root, roles)
     orphans = orphan_labels(args.root)
     if orphans:
         raise DatasetError("labels or masks without their image:\n  " + "\n  ".join(orphans))
-    validate_dataset(index, min_size=args.patch_size)
+    check_complete(index)
     _write_table(index, args.out)
     counts = index["role"].value_counts().to_dict()
     log(f"dataset {args.root}: {counts}; {int(index['unlabeled'].sum())} unlabeled images for synthesis")
@@ -76,25 +87,17 @@ def cmd_prepare_dataset(args) -> None:
 
 def cmd_train_cyclegan(args) -> None:
     from cyclesynth.cyclegan_training import CycleGANSettings, save_generator, train_cyclegan
-    from cyclesynth.datasets import DatasetError, read_index, reference_row, row_for
     from cyclesynth.experiments import derive_seed
     from cyclesynth.images import read_rgb
     from cyclesynth.patches import extract_patches
 
     device = _runtime(args)
     settings = CycleGANSettings.from_dict(args.settings)
-    index = read_index(args.index)
-    reference, target = reference_row(index), row_for(index, args.image)
-    if args.reference is not None and reference["id"] != args.reference:
-        raise DatasetError(
-            f"{args.index} names reference {reference['id']}, the job expected {args.reference}: "
-            "rerun prepare_dataset (snakemake --forcerun prepare_dataset)"
-        )
-    reference_patches, _ = extract_patches(read_rgb(reference["image"]), args.patch_size, args.patch_stride)
-    target_patches, _ = extract_patches(read_rgb(target["image"]), args.patch_size, args.patch_stride)
+    reference_patches, _ = extract_patches(read_rgb(args.reference), args.patch_size, args.patch_stride)
+    target_patches, _ = extract_patches(read_rgb(args.target), args.patch_size, args.patch_stride)
     seed = derive_seed(args.seed, "cyclegan", args.image)
     log(
-        f"CycleGAN reference {reference['id']} -> image {args.image}: {len(reference_patches)} + "
+        f"CycleGAN reference {args.reference} -> image {args.image} ({args.target}): {len(reference_patches)} + "
         f"{len(target_patches)} patches, {settings.epochs}+{settings.epochs_decay} epochs, device {device}"
     )
     result = train_cyclegan(
@@ -107,15 +110,13 @@ def cmd_train_cyclegan(args) -> None:
 
 
 def cmd_synthesize(args) -> None:
-    from cyclesynth.datasets import read_index, reference_row
     from cyclesynth.images import read_binary, read_rgb, write_png
     from cyclesynth.synthesis import synthesize_image
 
     device = _runtime(args)
-    reference = reference_row(read_index(args.index))
-    fov = read_binary(reference["fov"]) if args.mask_outside_fov else None
+    fov = read_binary(args.fov) if args.mask_outside_fov else None
     image = synthesize_image(
-        read_rgb(reference["image"]),
+        read_rgb(args.reference),
         args.model,
         patch_size=args.patch_size,
         patch_stride=args.patch_stride,
@@ -127,12 +128,10 @@ def cmd_synthesize(args) -> None:
 
 
 def cmd_filter_synthetic(args) -> None:
-    from cyclesynth.datasets import read_index, reference_row
     from cyclesynth.images import read_binary, read_rgb
     from cyclesynth.quality_filter import judge
 
-    reference = reference_row(read_index(args.index))
-    reference_image, fov = read_rgb(reference["image"]), read_binary(reference["fov"])
+    reference_image, fov = read_rgb(args.reference), read_binary(args.fov)
     rows = []
     for image_id, path in zip(args.images, args.synthetic):
         verdict = judge(
@@ -295,19 +294,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, required=True)
     p.set_defaults(func=cmd_generate_phantom)
 
-    p = sub.add_parser("prepare-dataset", help="index and validate a dataset in the DRIVE layout")
+    p = sub.add_parser("check-image", help="validate one image with its label and masks")
+    p.add_argument("--image", required=True)
+    p.add_argument("--label", default="")
+    p.add_argument("--fov", default="")
+    p.add_argument("--label2", default="")
+    p.add_argument("--min-size", type=int, required=True, help="smallest side allowed (the patch size)")
+    p.add_argument("--out", required=True, help="JSON summary written when the image passes")
+    p.set_defaults(func=cmd_check_image)
+
+    p = sub.add_parser("prepare-dataset", help="index a dataset in the DRIVE layout (roles)")
     p.add_argument("--root", required=True)
     p.add_argument("--reference", default=None)
     p.add_argument("--include-test-as-unlabeled", action="store_true")
     p.add_argument("--max-unlabeled", type=int, default=None)
-    p.add_argument("--patch-size", type=int, required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_prepare_dataset)
 
     p = sub.add_parser("train-cyclegan", help="train one CycleGAN: reference <-> one unlabeled image")
-    p.add_argument("--index", required=True)
-    p.add_argument("--image", required=True, help="id of the unlabeled image")
-    p.add_argument("--reference", default=None, help="id of the reference the job expects")
+    p.add_argument("--reference", required=True, help="the reference image")
+    p.add_argument("--target", required=True, help="the unlabeled image")
+    p.add_argument("--image", required=True, help="id of the unlabeled image (seed, logs)")
     p.add_argument("--settings", type=_json, required=True, help="JSON object of CycleGAN settings")
     patch_args(p)
     p.add_argument("--seed", type=int, required=True)
@@ -318,7 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train_cyclegan)
 
     p = sub.add_parser("synthesize", help="restyle the reference with a trained generator")
-    p.add_argument("--index", required=True)
+    p.add_argument("--reference", required=True)
+    p.add_argument("--fov", required=True, help="the reference's FOV mask")
     p.add_argument("--model", required=True)
     patch_args(p)
     p.add_argument("--mask-outside-fov", action="store_true")
@@ -327,7 +335,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_synthesize)
 
     p = sub.add_parser("filter-synthetic", help="MSE of each synthetic image against the reference, and a verdict")
-    p.add_argument("--index", required=True)
+    p.add_argument("--reference", required=True)
+    p.add_argument("--fov", required=True, help="the reference's FOV mask")
     p.add_argument("--images", nargs="+", required=True, help="unlabeled ids, in the order of --synthetic")
     p.add_argument("--synthetic", nargs="+", required=True)
     p.add_argument("--normalize", choices=["zscore", "none"], required=True)

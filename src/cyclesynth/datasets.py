@@ -175,36 +175,39 @@ def _expected(row, kind: str) -> str:
     return str(folder / "1st_manual" / f"{row.id}_manual1.gif")
 
 
-def validate_dataset(index: pd.DataFrame, *, min_size: int = 1) -> None:
-    """Read every file once: readable, image/label/mask sizes agree, labels binary,
-    every image at least ``min_size`` pixels on each side. Raises naming the file."""
-    check_complete(index)
-    for row in index.itertuples():
-        if row.role == "unused":
+def check_image(image: str, annotations: dict[str, str], *, min_size: int = 1) -> dict:
+    """Read one image and its annotations (label, fov, label2; empty paths skipped): readable,
+    sizes agree, masks binary, at least ``min_size`` pixels a side. Returns a summary
+    (paths and size); raises :class:`DatasetError` naming the file."""
+    try:
+        height, width = read_rgb(image).shape[:2]
+    except ImageReadError as err:
+        raise DatasetError(str(err)) from err
+    if min(height, width) < min_size:
+        raise DatasetError(
+            f"{image}: image is {height}x{width}, smaller than the patch size {min_size} "
+            "(config key patches.size)"
+        )
+    for kind, path in annotations.items():
+        if not path:
             continue
         try:
-            image = read_rgb(row.image)
+            mask = read_binary(path)
         except ImageReadError as err:
             raise DatasetError(str(err)) from err
-        height, width = image.shape[:2]
-        if min(height, width) < min_size:
+        if mask.shape != (height, width):
             raise DatasetError(
-                f"{row.image}: image is {height}x{width}, smaller than the patch size {min_size} "
-                "(config key patches.size)"
+                f"{path}: size {mask.shape[0]}x{mask.shape[1]} differs from its image "
+                f"{image} ({height}x{width})"
             )
-        for kind in ("label", "fov", "label2"):
-            path = getattr(row, kind)
-            if not path:
-                continue
-            try:
-                mask = read_binary(path)
-            except ImageReadError as err:
-                raise DatasetError(str(err)) from err
-            if mask.shape != (height, width):
-                raise DatasetError(
-                    f"{path}: size {mask.shape[0]}x{mask.shape[1]} differs from its image "
-                    f"{row.image} ({height}x{width})"
-                )
+    return {"image": image, **annotations, "height": height, "width": width}
+
+
+def validate_dataset(index: pd.DataFrame, *, min_size: int = 1) -> None:
+    """:func:`check_complete`, then :func:`check_image` for every image in use."""
+    check_complete(index)
+    for row in index[index["role"] != "unused"].itertuples():
+        check_image(row.image, {"label": row.label, "fov": row.fov, "label2": row.label2}, min_size=min_size)
 
 
 def read_index(path: str | Path) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cyclesynth.datasets import RoleSettings, assign_roles, plan_drive
+from cyclesynth.datasets import RoleSettings, assign_roles, check_complete, plan_drive
 
 PHANTOM_ROOT = "results/data/phantom"
 RESERVED_EXPERIMENT_NAMES = {"human", "summary", "table1"}
@@ -63,18 +63,21 @@ def role_settings(config: dict) -> RoleSettings:
 
 
 def plan(config: dict) -> pd.DataFrame:
-    """The dataset index as planned from file names (no image is read)."""
+    """The dataset index as planned from file names (no image is read); a missing label or
+    FOV mask is reported here, before any job is planned."""
     if config["dataset"]["source"] == "phantom":
         table = phantom_table(config)
     else:
         table = plan_drive(dataset_root(config))
-    return assign_roles(table, role_settings(config))
+    index = assign_roles(table, role_settings(config))
+    check_complete(index)
+    return index
 
 
-def annotation_files(index: pd.DataFrame) -> list[str]:
-    """Labels and FOV masks prepare_dataset reads (inputs, so Snakemake names a missing one)."""
-    used = index[index["role"] != "unused"]
-    return [path for column in ("label", "fov", "label2") for path in used[column] if path]
+def image_files(index: pd.DataFrame, image_id: str) -> dict[str, str]:
+    """The image and annotation files of one image (inputs of its check job)."""
+    row = index.set_index("id").loc[image_id]
+    return {kind: row[kind] for kind in ("image", "label", "fov", "label2") if row[kind]}
 
 
 def uses_synthetic(config: dict) -> bool:

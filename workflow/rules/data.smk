@@ -48,21 +48,53 @@ rule generate_phantom_test:
         " --seed {params.seed} > {log} 2>&1"
 
 
+# One check per image: readable, label and masks binary and of the image's size. The checks
+# run first (priority) so bad input stops the run before any training job starts; a training
+# job depends only on the checks of its own images, so adding an image adds only its jobs.
+rule check_image:
+    input:
+        unpack(lambda wildcards: wc.image_files(INDEX, wildcards.id)),
+    output:
+        "results/data/checked/{id}.json",
+    log:
+        "results/logs/check_image/{id}.log",
+    benchmark:
+        "results/benchmarks/check_image/{id}.tsv"
+    priority: 100
+    conda:
+        "../../envs/cyclesynth.yaml"
+    params:
+        annotations=lambda wildcards, input: " ".join(
+            f"--{kind} {getattr(input, kind)}"
+            for kind in ("label", "fov", "label2")
+            if kind in input.keys()
+        ),
+        min_size=PATCH_SIZE,
+        cyclesynth=CYCLESYNTH,
+    shell:
+        "{params.cyclesynth} check-image --image {input.image} {params.annotations}"
+        " --min-size {params.min_size} --out {output} > {log} 2>&1"
+
+
 rule prepare_dataset:
     input:
         images=INDEX.loc[INDEX["role"] != "unused", "image"].tolist(),
-        annotations=wc.annotation_files(INDEX),
+        checked=expand(
+            "results/data/checked/{id}.json",
+            id=INDEX.loc[INDEX["role"] != "unused", "id"],
+        ),
     output:
         "results/data/index.tsv",
     log:
         "results/logs/prepare_dataset.log",
     benchmark:
         "results/benchmarks/prepare_dataset.tsv"
+    priority: 100
     conda:
         "../../envs/cyclesynth.yaml"
     params:
         root=lambda wildcards, input: Path(input.images[0]).parents[2],
-        reference=f"--reference {INDEX.loc[INDEX['role'] == 'reference', 'id'].iloc[0]}",
+        reference=f"--reference {REFERENCE['id']}",
         include_test=(
             "--include-test-as-unlabeled"
             if config["dataset"]["include_test_as_unlabeled"]
@@ -73,9 +105,7 @@ rule prepare_dataset:
             if config["dataset"]["max_unlabeled"]
             else ""
         ),
-        patch_size=PATCH_SIZE,
         cyclesynth=CYCLESYNTH,
     shell:
         "{params.cyclesynth} prepare-dataset --root {params.root:q} {params.reference}"
-        " {params.include_test} {params.max_unlabeled} --patch-size {params.patch_size}"
-        " --out {output} > {log} 2>&1"
+        " {params.include_test} {params.max_unlabeled} --out {output} > {log} 2>&1"

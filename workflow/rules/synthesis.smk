@@ -1,10 +1,13 @@
-# The index is `ancient`: the jobs wait for the dataset's validation, but a changed index
-# (another image added) reruns only the jobs whose own images or settings changed.
+# Synthesis reads the reference and the unlabeled image directly (not the index), so that
+# adding an image to the dataset adds its own jobs and reruns no other.
 rule train_cyclegan:
     input:
-        index=ancient("results/data/index.tsv"),
         reference=REFERENCE["image"],
-        image=lambda wildcards: INDEX.set_index("id").loc[wildcards.image, "image"],
+        target=lambda wildcards: INDEX.set_index("id").loc[wildcards.image, "image"],
+        checked=[
+            f"results/data/checked/{REFERENCE['id']}.json",
+            "results/data/checked/{image}.json",
+        ],
     output:
         model="results/cyclegan/{image}/generator.pt",
         history="results/cyclegan/{image}/history.tsv",
@@ -20,7 +23,6 @@ rule train_cyclegan:
         runtime=resource("train_cyclegan", "runtime"),
         gpu=resource("train_cyclegan", "gpu"),
     params:
-        reference=REFERENCE["id"],
         settings=wc.as_json(wc.cyclegan_settings(config)),
         patch_size=PATCH_SIZE,
         patch_stride=PATCH_STRIDE,
@@ -29,8 +31,8 @@ rule train_cyclegan:
         checkpoint="results/checkpoints/cyclegan/{image}.pt",
         cyclesynth=CYCLESYNTH,
     shell:
-        "{params.cyclesynth} train-cyclegan --index {input.index} --image {wildcards.image}"
-        " --reference {params.reference}"
+        "{params.cyclesynth} train-cyclegan --reference {input.reference}"
+        " --target {input.target} --image {wildcards.image}"
         " --settings {params.settings:q} --patch-size {params.patch_size}"
         " --patch-stride {params.patch_stride} --seed {params.seed}"
         " --device {params.device} --threads {threads}"
@@ -40,7 +42,6 @@ rule train_cyclegan:
 
 rule synthesize:
     input:
-        index=ancient("results/data/index.tsv"),
         reference=REFERENCE["image"],
         fov=REFERENCE["fov"],
         model="results/cyclegan/{image}/generator.pt",
@@ -65,7 +66,8 @@ rule synthesize:
         device=config["device"],
         cyclesynth=CYCLESYNTH,
     shell:
-        "{params.cyclesynth} synthesize --index {input.index} --model {input.model}"
+        "{params.cyclesynth} synthesize --reference {input.reference} --fov {input.fov}"
+        " --model {input.model}"
         " --patch-size {params.patch_size} --patch-stride {params.patch_stride}"
         " {params.mask_outside_fov} --device {params.device} --threads {threads}"
         " --out {output} > {log} 2>&1"
@@ -73,7 +75,6 @@ rule synthesize:
 
 rule filter_synthetic:
     input:
-        index=ancient("results/data/index.tsv"),
         reference=REFERENCE["image"],
         fov=REFERENCE["fov"],
         synthetic=expand("results/synthetic/{image}.png", image=UNLABELED),
@@ -96,7 +97,7 @@ rule filter_synthetic:
         highpass_sigma=config["filter"]["highpass_sigma"],
         cyclesynth=CYCLESYNTH,
     shell:
-        "{params.cyclesynth} filter-synthetic --index {input.index}"
+        "{params.cyclesynth} filter-synthetic --reference {input.reference} --fov {input.fov}"
         " --images {params.images} --synthetic {input.synthetic}"
         " --normalize {params.normalize} --max-mse {params.max_mse}"
         " --highpass-sigma {params.highpass_sigma}"
