@@ -1,9 +1,15 @@
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+try:
+    import cyclesynth  # noqa: F401
+except ImportError:  # a checkout without `pip install -e .`
+    sys.path.insert(0, str(ROOT / "src"))
 
 
 def drive_dir() -> Path | None:

@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-
-try:
-    import cyclesynth  # noqa: F401
-except ImportError:  # running from a checkout without an installed package
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from cyclesynth import runtime
 from cyclesynth.cyclegan_networks import (

@@ -4,8 +4,6 @@ One tiny run is made once; every test then edits a copy of its config and asks S
 (dry run) what it would rerun.
 """
 
-import re
-import shutil
 from pathlib import Path
 
 import pytest

@@ -1,7 +1,6 @@
 """The whole Snakemake DAG, through the `snakemake` command, on tiny phantom data."""
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path

@@ -125,13 +125,7 @@ class CycleGANSettings:
 
     @classmethod
     def from_dict(cls, d: dict) -> "CycleGANSettings":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown CycleGAN setting(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})"
-            )
-        return cls(**d)
+        return runtime.settings_from_dict(cls, d, "CycleGAN")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 from pathlib import Path
@@ -14,6 +15,15 @@ from cyclesynth.images import atomic_path
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite."""
+
+
+def settings_from_dict(cls, values: dict, what: str):
+    """Build the settings dataclass ``cls`` from a dict, naming any unknown key."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown {what} setting(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    return cls(**values)
 
 
 def select_device(name: str = "auto") -> torch.device:

@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from cyclesynth.images import atomic_path
 from cyclesynth.patches import extract_patches, stitch_patches
 from cyclesynth.runtime import (
+    settings_from_dict,
     check_finite,
     load_checkpoint,
     random_state,
@@ -119,13 +120,7 @@ class UNetSettings:
 
     @classmethod
     def from_dict(cls, values: dict) -> "UNetSettings":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown U-Net setting(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})"
-            )
-        return cls(**values)
+        return settings_from_dict(cls, values, "U-Net")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
