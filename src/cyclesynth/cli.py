@@ -152,12 +152,13 @@ def cmd_train_unet(args) -> None:
     from cyclesynth.datasets import read_index
     from cyclesynth.experiments import derive_seed, training_pairs
     from cyclesynth.images import read_binary, read_rgb
+    from cyclesynth.quality_filter import read_quality
     from cyclesynth.unet_training import UNetSettings, save_model, train_unet
 
     device = _runtime(args)
     settings = UNetSettings.from_dict(args.settings)
     index = read_index(args.index)
-    quality = pd.read_csv(args.quality, sep="\t", dtype={"image": str}) if args.quality else None
+    quality = read_quality(args.quality) if args.quality else None
     pairs = training_pairs(index, args.training_set, quality=quality, include_reference=args.include_reference)
     images = [read_rgb(p.image) for p in pairs]
     labels = [read_binary(p.label) for p in pairs]

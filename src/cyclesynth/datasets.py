@@ -211,8 +211,19 @@ def validate_dataset(index: pd.DataFrame, *, min_size: int = 1) -> None:
 
 
 def read_index(path: str | Path) -> pd.DataFrame:
+    """Read ``index.tsv``: every column as text (empty paths stay empty strings), missing
+    annotation columns as empty, ``unlabeled`` as bool."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: index table not found")
     table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    table["unlabeled"] = table["unlabeled"].map({"True": True, "False": False})
+    missing = {"id", "split", "image", "role"} - set(table.columns)
+    if missing:
+        raise ValueError(f"{path}: index table lacks column(s) {sorted(missing)}")
+    for column in ("label", "fov", "label2"):
+        if column not in table.columns:
+            table[column] = ""
+    table["unlabeled"] = table["unlabeled"].eq("True") if "unlabeled" in table.columns else False
     return table
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from cyclesynth.datasets import DatasetError, reference_row
+from cyclesynth.quality_filter import normalise_quality
 
 TRAINING_SETS = ("all_labels", "synthetic", "reference_only")
 
@@ -56,7 +57,7 @@ def training_pairs(
         return [TrainingPair(r.image, r.label, r.fov) for r in labeled.itertuples()]
     if quality is None:
         raise ValueError("the synthetic training set needs the filter's quality table")
-    kept = quality[quality["kept"].astype(str).str.lower() == "true"]
+    kept = quality[normalise_quality(quality)["kept"]]
     if kept.empty:
         raise EmptyTrainingSet(
             "the synthetic filter kept no image, so the 'synthetic' experiment has nothing to train on.\n"

@@ -22,7 +22,11 @@ threshold. The rule here is explicit:
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 from scipy.ndimage import gaussian_filter
 
 NORMALIZATIONS = ("zscore", "none")
@@ -92,3 +96,35 @@ def judge(
     if not reason and not mse <= max_mse:
         reason = f"mse {mse:.4f} > max_mse {max_mse:g}"
     return {"mse": mse, "kept": not reason, "reason": reason}
+
+
+def _to_bool(value: object) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        return not (isinstance(value, float) and math.isnan(value)) and bool(value)
+    return str(value).strip().lower() in {"true", "1", "yes", "y", "t"}
+
+
+def read_quality(path) -> pd.DataFrame | None:
+    """Read ``quality.tsv``; ``None`` when ``path`` is ``None`` or the file does not exist."""
+    if path is None or not Path(path).is_file():
+        return None
+    frame = pd.read_csv(path, sep="\t", dtype={"image": str, "synthetic": str, "reason": str})
+    return normalise_quality(frame)
+
+
+def normalise_quality(frame: pd.DataFrame) -> pd.DataFrame:
+    """Typed columns: image and paths as text, mse as float, kept as bool, reason text."""
+    frame = frame.copy()
+    missing = {"image", "mse", "kept"} - set(frame.columns)
+    if missing:
+        raise ValueError(f"synthetic quality table lacks column(s) {sorted(missing)}")
+    frame["image"] = frame["image"].astype(str)
+    frame["mse"] = pd.to_numeric(frame["mse"], errors="coerce")
+    frame["kept"] = frame["kept"].map(_to_bool).astype(bool)
+    for column in ("reason", "synthetic"):
+        if column not in frame.columns:
+            frame[column] = ""
+        frame[column] = frame[column].fillna("").astype(str)
+    return frame

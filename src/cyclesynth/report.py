@@ -31,7 +31,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from cyclesynth.datasets import read_index  # noqa: E402
 from cyclesynth.images import ImageReadError, atomic_path, read_binary, read_rgb  # noqa: E402
+from cyclesynth.quality_filter import normalise_quality, read_quality  # noqa: E402
 
 PathLike = str | os.PathLike
 
@@ -73,54 +75,6 @@ _DPI = 110
 # --------------------------------------------------------------------------------------
 # Reading inputs
 # --------------------------------------------------------------------------------------
-
-
-def read_index(path: PathLike) -> pd.DataFrame:
-    """Read ``index.tsv`` with every column as text (empty paths stay empty strings)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: index table not found")
-    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    missing = {"id", "split", "image", "role"} - set(frame.columns)
-    if missing:
-        raise ValueError(f"{path}: index table lacks column(s) {sorted(missing)}")
-    for column in ("label", "fov", "label2"):
-        if column not in frame.columns:
-            frame[column] = ""
-    return frame
-
-
-def _to_bool(value: object) -> bool:
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return not (isinstance(value, float) and math.isnan(value)) and bool(value)
-    return str(value).strip().lower() in {"true", "1", "yes", "y", "t"}
-
-
-def read_quality(path: PathLike | None) -> pd.DataFrame | None:
-    """Read ``quality.tsv``; ``None`` when ``path`` is ``None`` or the file does not exist."""
-    if path is None or not Path(path).is_file():
-        return None
-    frame = pd.read_csv(path, sep="\t", dtype={"image": str, "synthetic": str, "reason": str})
-    return _normalise_quality(frame)
-
-
-def _normalise_quality(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame.copy()
-    missing = {"image", "mse", "kept"} - set(frame.columns)
-    if missing:
-        raise ValueError(f"synthetic quality table lacks column(s) {sorted(missing)}")
-    frame["image"] = frame["image"].astype(str)
-    frame["mse"] = pd.to_numeric(frame["mse"], errors="coerce")
-    frame["kept"] = frame["kept"].map(_to_bool).astype(bool)
-    if "reason" not in frame.columns:
-        frame["reason"] = ""
-    frame["reason"] = frame["reason"].fillna("").astype(str)
-    if "synthetic" not in frame.columns:
-        frame["synthetic"] = ""
-    frame["synthetic"] = frame["synthetic"].fillna("").astype(str)
-    return frame
 
 
 def read_metrics(path: PathLike) -> pd.DataFrame:
@@ -166,7 +120,7 @@ def _as_quality(quality: pd.DataFrame | PathLike | None) -> pd.DataFrame | None:
     if quality is None:
         return None
     if isinstance(quality, pd.DataFrame):
-        return _normalise_quality(quality)
+        return normalise_quality(quality)
     return read_quality(quality)
 
 
