@@ -17,6 +17,9 @@ import torch
 from torch import nn
 
 
+_RESIDUAL_CLAMP = 0.999  # atanh(0.999) = 3.8
+
+
 def _norm_layer(channels: int) -> nn.Module:
     return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
 
@@ -47,7 +50,14 @@ class ResnetGenerator(nn.Module):
     Input height and width should be multiples of 4 for the output to match the input size.
     """
 
-    def __init__(self, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, n_blocks: int = 9):
+    def __init__(
+        self,
+        input_nc: int = 3,
+        output_nc: int = 3,
+        ngf: int = 64,
+        n_blocks: int = 9,
+        residual: bool = False,
+    ):
         if n_blocks < 0:
             raise ValueError(f"n_blocks must be >= 0 (got {n_blocks})")
         super().__init__()
@@ -90,11 +100,20 @@ class ResnetGenerator(nn.Module):
         model += [
             nn.ReflectionPad2d(3),
             nn.Conv2d(ngf, output_nc, kernel_size=7, padding=0),
-            nn.Tanh(),
         ]
+        if residual and input_nc != output_nc:
+            raise ValueError("a residual generator needs as many output channels as input channels")
+        self.residual = residual
+        if not residual:
+            model.append(nn.Tanh())
         self.model = nn.Sequential(*model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.residual:
+            # Output = tanh(atanh(x) + correction): the identity when the network outputs 0,
+            # so the input's structure is kept from the first step and training learns the
+            # change of style only. Inputs are in [-1, 1]; the clamp keeps atanh finite.
+            return torch.tanh(torch.atanh(x.clamp(-_RESIDUAL_CLAMP, _RESIDUAL_CLAMP)) + self.model(x))
         return self.model(x)
 
 

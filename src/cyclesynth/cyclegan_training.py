@@ -81,6 +81,7 @@ class CycleGANSettings:
     ndf: int = 64
     n_blocks: int = 9
     n_layers_d: int = 3
+    residual: bool = False  # not in the original: output = tanh(atanh(input) + network)
     preprocess: str = "resize_crop"
     load_size: int = 286
     crop_size: int = 256
@@ -107,7 +108,7 @@ class CycleGANSettings:
             need(_is_int(getattr(self, key)) and getattr(self, key) >= 1, key, "must be an integer >= 1")
         for key in ("n_blocks", "epochs", "epochs_decay", "pool_size", "checkpoint_every"):
             need(_is_int(getattr(self, key)) and getattr(self, key) >= 0, key, "must be an integer >= 0")
-        for key in ("flip", "amp", "channels_last"):
+        for key in ("flip", "amp", "channels_last", "residual"):
             need(isinstance(getattr(self, key), bool), key, "must be true or false")
         for key in ("lr", "beta1", "lambda_cycle", "lambda_identity", "init_gain"):
             need(_is_number(getattr(self, key)) and getattr(self, key) >= 0, key, "must be a number >= 0")
@@ -296,8 +297,8 @@ class CycleGANModel:
     def __init__(self, settings: CycleGANSettings, device: torch.device, rng: np.random.Generator):
         self.settings = s = settings
         self.device = device
-        self.netG_A = init_weights(ResnetGenerator(3, 3, s.ngf, s.n_blocks), s.init_gain).to(device)
-        self.netG_B = init_weights(ResnetGenerator(3, 3, s.ngf, s.n_blocks), s.init_gain).to(device)
+        self.netG_A = init_weights(ResnetGenerator(3, 3, s.ngf, s.n_blocks, residual=s.residual), s.init_gain).to(device)
+        self.netG_B = init_weights(ResnetGenerator(3, 3, s.ngf, s.n_blocks, residual=s.residual), s.init_gain).to(device)
         self.netD_A = init_weights(NLayerDiscriminator(3, s.ndf, s.n_layers_d), s.init_gain).to(device)
         self.netD_B = init_weights(NLayerDiscriminator(3, s.ndf, s.n_layers_d), s.init_gain).to(device)
         if s.channels_last:
@@ -608,7 +609,13 @@ def save_generator(path: str | os.PathLike, state_dict: dict, settings: CycleGAN
         path,
         {
             "format": GENERATOR_FORMAT,
-            "architecture": {"input_nc": 3, "output_nc": 3, "ngf": settings.ngf, "n_blocks": settings.n_blocks},
+            "architecture": {
+                "input_nc": 3,
+                "output_nc": 3,
+                "ngf": settings.ngf,
+                "n_blocks": settings.n_blocks,
+                "residual": settings.residual,
+            },
             "settings": settings.to_dict(),
             "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
         },
