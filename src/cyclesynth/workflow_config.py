@@ -27,7 +27,10 @@ def dataset_root(config: dict) -> str:
     if dataset["source"] == "phantom":
         return PHANTOM_ROOT
     if not dataset.get("root"):
-        raise ConfigError("config key dataset.root: required when dataset.source is 'drive'")
+        raise ConfigError(
+            "config key dataset.root: required when dataset.source is 'drive'; set it on the command "
+            "line, e.g. --config dataset='{root: /path/to/DRIVE}'"
+        )
     return str(dataset["root"])
 
 

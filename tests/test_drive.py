@@ -1,0 +1,134 @@
+"""Tests on the real DRIVE dataset (skipped when it is absent; CI points DRIVE_DIR at it)."""
+
+import os
+import re
+import subprocess
+import sys
+
+import imageio.v3 as iio
+import numpy as np
+import pandas as pd
+import pytest
+
+from cyclesynth.datasets import RoleSettings, plan_dataset, plan_drive
+from cyclesynth.images import read_binary, read_rgb
+
+from conftest import ROOT
+
+DRIVE_HEIGHT, DRIVE_WIDTH = 584, 565
+
+
+def _raw(path) -> np.ndarray:
+    """Pixel values as stored, through imageio's Pillow plugin (DRIVE's TIFFs are LZW)."""
+    return np.asarray(iio.imread(path, plugin="pillow", index=0))
+
+
+def test_reader_finds_20_training_and_20_test_images_with_all_annotations(drive):
+    table = plan_drive(drive)
+    training, test = table[table["split"] == "training"], table[table["split"] == "test"]
+    assert training["id"].tolist() == [str(i) for i in range(21, 41)]
+    assert test["id"].tolist() == [f"{i:02d}" for i in range(1, 21)]
+    assert (table["label"] != "").all() and (table["fov"] != "").all()
+    assert (test["label2"] != "").all() and (training["label2"] == "").all()
+    for row in table.itertuples():
+        assert row.label.endswith(f"{row.id}_manual1.gif")
+        assert row.fov.endswith(f"{row.id}_{row.split}_mask.gif")
+
+
+def test_images_are_565x584_rgb_and_labels_and_masks_binary(drive):
+    table = plan_drive(drive)
+    for row in table.itertuples():
+        image = read_rgb(row.image)
+        assert image.shape == (DRIVE_HEIGHT, DRIVE_WIDTH, 3), row.image
+        assert 0.0 <= image.min() and image.max() <= 1.0 and image.std() > 0.05
+        for path in (row.label, row.fov):
+            raw = _raw(path)
+            assert raw.shape == (DRIVE_HEIGHT, DRIVE_WIDTH), path
+            assert set(np.unique(raw).tolist()) == {0, 255}, path
+        label, fov = read_binary(row.label), read_binary(row.fov)
+        # vessels cover ~8-16% of the image, the FOV ~70%; labelled vessels lie in the FOV
+        assert 0.05 < label.mean() < 0.2 and 0.6 < fov.mean() < 0.8
+        assert (label & ~fov).sum() < 0.01 * label.sum()
+        if row.label2:
+            second = read_binary(row.label2)
+            assert second.shape == (DRIVE_HEIGHT, DRIVE_WIDTH) and 0.05 < second.mean() < 0.2
+            # the second observer's GIFs decode as RGB in {2, 4, 252, 254}: read as binary
+            assert set(np.unique(_raw(row.label2))) <= {2, 4, 252, 254}
+
+
+def test_roles_of_the_paper_protocol(drive):
+    index = plan_dataset(drive, RoleSettings(reference="21"))
+    assert index.loc[index["role"] == "reference", "id"].tolist() == ["21"]
+    assert index.loc[index["unlabeled"], "id"].tolist() == [str(i) for i in range(22, 41)]
+    assert (index.loc[index["split"] == "test", "role"] == "test").all()
+    with_test = plan_dataset(drive, RoleSettings(reference="21", include_test_as_unlabeled=True))
+    assert with_test["unlabeled"].sum() == 39
+
+
+def _direct_human_row(drive) -> dict[str, float]:
+    """Second observer against the first within the FOV, straight from the raw pixels."""
+    per_image = []
+    for i in range(1, 21):
+        truth = _raw(drive / f"test/1st_manual/{i:02d}_manual1.gif") > 127
+        second = _raw(drive / f"test/2nd_manual/{i:02d}_manual2.gif")
+        second = (second[..., 0] if second.ndim == 3 else second) > 127
+        fov = _raw(drive / f"test/mask/{i:02d}_test_mask.gif") > 127
+        t, p = truth[fov], second[fov]
+        tp, tn = np.sum(t & p), np.sum(~t & ~p)
+        per_image.append((tp / t.sum(), tn / (~t).sum(), (tp + tn) / t.size))
+    sens, spec, acc = np.mean(per_image, axis=0)
+    return {"sensitivity": sens, "specificity": spec, "accuracy": acc}
+
+
+def test_human_row_matches_a_direct_computation(drive, tmp_path):
+    index = tmp_path / "index.tsv"
+    out = tmp_path / "human.tsv"
+    command = [sys.executable, "-m", "cyclesynth"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    subprocess.run([*command, "prepare-dataset", "--root", str(drive), "--out", str(index)], check=True, env=env)
+    subprocess.run([*command, "evaluate-human", "--index", str(index), "--out", str(out)], check=True, env=env)
+    table = pd.read_csv(out, sep="\t", dtype={"image": str})
+    fov = table[table["region"] == "fov"]
+    assert sorted(fov["image"]) == [f"{i:02d}" for i in range(1, 21)]
+    expected = _direct_human_row(drive)
+    for metric, value in expected.items():
+        assert fov[metric].mean() == pytest.approx(value, abs=1e-12), metric
+    # the figures the literature quotes for the second observer (shared/data/README.md)
+    assert round(fov["sensitivity"].mean(), 4) == 0.7760
+    assert round(fov["specificity"].mean(), 4) == 0.9725
+    assert round(fov["accuracy"].mean(), 4) == 0.9473
+
+
+def _dry_run(drive, tmp_path, configfile: str) -> str:
+    command = [
+        sys.executable, "-m", "snakemake", "-n", "--snakefile", str(ROOT / "Snakefile"),
+        "--directory", str(tmp_path), "--configfile", str(ROOT / configfile),
+        "--config", f"dataset={{root: {drive}}}",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def _job_counts(output: str) -> dict[str, int]:
+    block = output.split("Job stats:", 1)[1]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.MULTILINE)}
+
+
+@pytest.mark.parametrize("configfile", ["config/drive.yaml", "config/drive-cpu.yaml"])
+def test_drive_presets_plan_19_cyclegans_and_4_unets(drive, tmp_path, configfile):
+    counts = _job_counts(_dry_run(drive, tmp_path, configfile))
+    assert counts["train_cyclegan"] == 19 and counts["synthesize"] == 19
+    assert counts["check_image"] == 40
+    assert counts["train_unet"] == 4 and counts["predict"] == 4 and counts["evaluate"] == 4
+
+
+def test_drive_preset_without_root_names_the_key(tmp_path):
+    command = [
+        sys.executable, "-m", "snakemake", "-n", "--snakefile", str(ROOT / "Snakefile"),
+        "--directory", str(tmp_path), "--configfile", str(ROOT / "config/drive.yaml"),
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "config key dataset.root: required when dataset.source is 'drive'" in done.stdout + done.stderr
+    assert "--config dataset='{root: /path/to/DRIVE}'" in done.stdout + done.stderr
