@@ -64,3 +64,35 @@ def test_sixteen_bit_png_keeps_its_precision(tmp_path):
     write_png(tmp_path / "p.png", values)
     back = iio.imread(tmp_path / "p.png", plugin="pillow")
     assert back.dtype == np.uint16 and back.tolist() == values.tolist()
+
+
+def test_a_writer_killed_mid_write_leaves_no_file_under_the_final_name(tmp_path):
+    """SIGKILL while the data is being written: only a hidden temporary file remains, which
+    no rule names as an output; the final name never exists half-written."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    target = tmp_path / "model.pt"
+    child = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import sys, time\n"
+            "from cyclesynth.images import atomic_path\n"
+            "with atomic_path(sys.argv[1]) as tmp:\n"
+            "    with open(tmp, 'wb') as handle:\n"
+            "        handle.write(b'x' * 1000); handle.flush()\n"
+            "        print('writing', flush=True); time.sleep(60)\n"
+        ), str(target)],
+        stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")},
+    )  # fmt: skip
+    assert child.stdout.readline().strip() == "writing"
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=10)
+    time.sleep(0.1)
+    assert not target.exists()
+    leftovers = [p.name for p in tmp_path.iterdir()]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".model.pt.") and leftovers[0].endswith(".tmp.pt")

@@ -103,3 +103,33 @@ def test_readme_documents_every_config_key():
     readme = (ROOT / "README.md").read_text()
     missing = [path for path, _, _ in rows() if f"`{path}`" not in readme]
     assert not missing, f"README lacks config keys {missing}: run scripts/config_keys.py"
+
+
+def test_partly_deleted_phantom_files_are_named(tmp_path, monkeypatch):
+    from cyclesynth.datasets import DatasetError
+
+    monkeypatch.chdir(tmp_path)
+    config = load()
+    wc.plan(config)  # nothing generated yet: fine
+    files = wc.image_files(wc.plan(config), "06")
+    for path in files.values():
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(b"x")
+    wc.plan(config)  # all files of the image: fine
+    Path(files["label"]).unlink()
+    with pytest.raises(DatasetError, match=r"results/data/phantom/training/1st_manual/06_manual1.gif is missing"):
+        wc.plan(config)
+    # a cluster job re-parsing the workflow while files are being generated does not check
+    assert len(wc.plan(config, check_generated=False)) == 7
+
+
+def test_labels_without_their_image_stop_the_plan(tmp_path):
+    from cyclesynth.datasets import DatasetError
+    from cyclesynth.phantom import write_phantom_dataset
+
+    write_phantom_dataset(tmp_path, n_training=3, n_test=1, height=64, width=64, seed=3)
+    (tmp_path / "training/images/03_training.tif").unlink()
+    config = load()
+    config["dataset"].update(source="drive", root=str(tmp_path))
+    with pytest.raises(DatasetError, match=r"labels or masks without their image[^\n]*\n  .*03_manual1.gif"):
+        wc.plan(config)

@@ -65,6 +65,8 @@ def cmd_check_image(args) -> None:
     summary = check_image(args.image, annotations, min_size=args.min_size)
     with atomic_path(args.out) as tmp:
         tmp.write_text(json.dumps(summary, indent=1) + "\n")
+    for note in summary["notes"]:
+        log(f"note: {note}")
     log(f"{args.image}: {summary['height']}x{summary['width']}, annotations readable, binary and of its size")
 
 

@@ -178,9 +178,10 @@ def _expected(row, kind: str) -> str:
 def check_image(image: str, annotations: dict[str, str], *, min_size: int = 1) -> dict:
     """Read one image and its annotations (label, fov, label2; empty paths skipped): readable,
     sizes agree, masks binary, at least ``min_size`` pixels a side. Returns a summary
-    (paths and size); raises :class:`DatasetError` naming the file."""
+    (paths, size and ``notes`` on conversions such as grayscale to RGB); raises :class:`DatasetError` naming the file."""
+    notes: list[str] = []
     try:
-        height, width = read_rgb(image).shape[:2]
+        height, width = read_rgb(image, notes).shape[:2]
     except ImageReadError as err:
         raise DatasetError(str(err)) from err
     if min(height, width) < min_size:
@@ -200,7 +201,7 @@ def check_image(image: str, annotations: dict[str, str], *, min_size: int = 1) -
                 f"{path}: size {mask.shape[0]}x{mask.shape[1]} differs from its image "
                 f"{image} ({height}x{width})"
             )
-    return {"image": image, **annotations, "height": height, "width": width}
+    return {"image": image, **annotations, "height": height, "width": width, "notes": notes}
 
 
 def validate_dataset(index: pd.DataFrame, *, min_size: int = 1) -> None:

@@ -67,18 +67,21 @@ def to_unit_float(array: np.ndarray) -> np.ndarray:
     return np.clip(array.astype(np.float32), 0.0, 1.0)
 
 
-def read_rgb(path: str | os.PathLike) -> np.ndarray:
+def read_rgb(path: str | os.PathLike, notes: list[str] | None = None) -> np.ndarray:
     """Read an image as float32 RGB in [0, 1], shape (H, W, 3).
 
-    Grayscale images are replicated to three channels; an alpha channel is dropped.
+    Grayscale images are converted (the grey level copied to the three channels) and an
+    alpha channel is dropped; each conversion is appended to ``notes`` when given.
     """
     array = _read(path)
-    if array.ndim == 2:
-        array = np.repeat(array[:, :, None], 3, axis=2)
+    if array.ndim == 2 or array.shape[2] in (1, 2):
+        if notes is not None:
+            notes.append(f"{path}: grayscale image converted to RGB (grey level copied to R, G and B)")
+        array = np.repeat(array.reshape(array.shape[0], array.shape[1], -1)[:, :, :1], 3, axis=2)
     elif array.shape[2] == 4:
+        if notes is not None:
+            notes.append(f"{path}: alpha channel dropped (RGBA read as RGB)")
         array = array[:, :, :3]
-    elif array.shape[2] == 1:
-        array = np.repeat(array, 3, axis=2)
     elif array.shape[2] != 3:
         raise ImageReadError(f"{path}: expected an RGB image, got {array.shape[2]} channels")
     return to_unit_float(array)

@@ -10,12 +10,23 @@ SRC = str(Path(workflow.basedir) / "src")
 if SRC not in sys.path:
     sys.path.insert(0, SRC)
 
+import yaml
+
+from cyclesynth import config_validation
 from cyclesynth import workflow_config as wc
 
+# Every schema violation with the key it concerns (and text from --config turned into the
+# numbers and booleans the schema asks for), then Snakemake's validate fills in defaults.
+with open(Path(workflow.basedir) / "config" / "schema.yaml") as schema_file:
+    config.update(
+        config_validation.check_against_schema(config, yaml.safe_load(schema_file))
+    )
 validate(config, schema="../../config/schema.yaml", set_default=True)
 wc.check_config(config)
 
-INDEX = wc.plan(config)
+# Only the main process checks the generated phantom files: a cluster job parses the workflow
+# again while other jobs may be writing them.
+INDEX = wc.plan(config, check_generated=workflow.is_main_process)
 UNLABELED = INDEX.loc[INDEX["unlabeled"], "id"].tolist()
 TESTS = INDEX.loc[INDEX["role"] == "test", "id"].tolist()
 EXPERIMENTS = list(config["experiments"])

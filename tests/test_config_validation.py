@@ -1,0 +1,63 @@
+"""Schema validation with messages that name the key; command-line text coerced."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cyclesynth.config_validation import (
+    ConfigValidationError,
+    check_against_schema,
+    coerce_text_values,
+    schema_errors,
+)
+
+SCHEMA = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "schema.yaml").read_text())
+DEMO = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "drive.yaml", "drive-cpu.yaml"])
+def test_shipped_configs_are_valid(name):
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / name).read_text())
+    assert schema_errors(config, SCHEMA) == []
+
+
+def test_text_from_the_command_line_becomes_numbers_booleans_and_null():
+    text = {
+        "seed": "3",
+        "unet": {"lr": "0.003", "epochs": "4", "batch_norm": "false", "vessel_weight": "10"},
+        "dataset": {"root": "/data/1", "max_unlabeled": "null", "reference": "21"},
+        "experiments": {"x": {"training_set": "synthetic", "include_reference": "True", "epochs": "7"}},
+        "resources": {"train_unet": {"threads": "2"}},
+        "evaluation": {"thresholds": ["0.5", "weight_corrected"]},
+    }
+    out = coerce_text_values(text, SCHEMA)
+    assert out["seed"] == 3
+    assert out["unet"] == {"lr": 0.003, "epochs": 4, "batch_norm": False, "vessel_weight": 10}
+    # strings stay strings where the schema allows them (paths, ids, thresholds)
+    assert out["dataset"] == {"root": "/data/1", "max_unlabeled": None, "reference": "21"}
+    assert out["experiments"]["x"] == {"training_set": "synthetic", "include_reference": True, "epochs": 7}
+    assert out["resources"]["train_unet"]["threads"] == 2
+    assert out["evaluation"]["thresholds"] == ["0.5", "weight_corrected"]
+    assert coerce_text_values({"unet": {"epochs": "many"}}, SCHEMA) == {"unet": {"epochs": "many"}}
+
+
+def test_every_violation_is_listed_with_its_key():
+    config = {**DEMO, "unet": {**DEMO["unet"], "lr": -1, "epochs": "many", "speed": 3}}
+    problems = schema_errors(config, SCHEMA)
+    assert "config key unet: unknown key(s) 'speed'; known keys: augment, base_channels" in problems[0]
+    assert any(p.startswith("config key unet.epochs: 'many' is not of type integer (expected: Epochs") for p in problems)
+    assert any(p.startswith("config key unet.lr: -1 is less than or equal to the minimum of 0") for p in problems)
+    assert len(problems) == 3
+
+
+def test_top_level_unknown_key_and_enum():
+    problems = schema_errors({"sed": 1, "dataset": {"source": "kaggle"}}, SCHEMA)
+    assert "config: unknown key(s) 'sed'; known keys:" in problems[-1] or any("unknown key(s) 'sed'" in p for p in problems)
+    assert "config key dataset.source: 'kaggle' is not one of 'phantom', 'drive'" in problems
+
+
+def test_check_against_schema_raises_with_all_messages():
+    with pytest.raises(ConfigValidationError, match=r"invalid config:\n  config key patches.size: 4 is less than"):
+        check_against_schema({"patches": {"size": 4}}, SCHEMA)
+    assert check_against_schema({"unet": {"lr": "1e-3"}}, SCHEMA) == {"unet": {"lr": 0.001}}
