@@ -229,9 +229,10 @@ class Killed(Exception):
     pass
 
 
-def test_resume_after_kill_equals_uninterrupted_run(data, tmp_path):
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_resume_after_kill_equals_uninterrupted_run(data, tmp_path, schedule):
     images, labels = data
-    settings = tiny_settings(epochs=6, augment="photometric", checkpoint_every=2)
+    settings = tiny_settings(epochs=6, augment="photometric", checkpoint_every=2, lr_schedule=schedule)
     reference = train_unet(images, labels, None, settings, device="cpu", seed=11, log=quiet)
 
     checkpoint = tmp_path / "ckpt" / "unet.ckpt"
@@ -320,3 +321,25 @@ def test_save_load_round_trip(trained, tmp_path):
     np.testing.assert_array_equal(a, b)
     with pytest.raises(FileNotFoundError, match="missing.pt"):
         load_model(tmp_path / "missing.pt", "cpu")
+
+
+def test_learning_rate_schedules():
+    from cyclesynth.unet_training import learning_rate
+
+    constant = UNetSettings(lr=1e-3)
+    assert [learning_rate(constant, step, 10) for step in (0, 5, 9)] == [1e-3] * 3
+    cosine = UNetSettings(lr=1e-3, lr_schedule="cosine")
+    rates = [learning_rate(cosine, step, 11) for step in range(11)]
+    assert rates[0] == pytest.approx(1e-3) and rates[5] == pytest.approx(5e-4) and rates[-1] == pytest.approx(0.0)
+    assert all(a > b for a, b in zip(rates, rates[1:]))
+    with pytest.raises(ValueError, match="lr_schedule"):
+        UNetSettings(lr_schedule="step")
+
+
+def test_cosine_schedule_changes_training(data):
+    images, labels = data
+    constant = train_unet(images, labels, None, tiny_settings(epochs=3), device="cpu", seed=2, log=quiet)
+    cosine = train_unet(images, labels, None, tiny_settings(epochs=3, lr_schedule="cosine"), device="cpu",
+                        seed=2, log=quiet)
+    # the first step is the same (full lr); later ones are smaller, so the weights differ
+    assert not states_equal(constant.state, cosine.state)

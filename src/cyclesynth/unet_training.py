@@ -11,7 +11,8 @@ Training (:func:`train_unet`, the paper's setup)
     is one pass over all patches in a shuffled order, in mini-batches of ``batch_size`` (the last,
     smaller batch is kept). Loss: cross-entropy with class weights [1, vessel_weight], i.e. the
     weighted mean ``sum_i w[y_i] * -log p_i(y_i) / sum_i w[y_i]`` over all pixels of the batch
-    (PyTorch's definition). Optimiser: Adam at ``lr``. The reported epoch loss is the mean of the
+    (PyTorch's definition). Optimiser: Adam at ``lr``, constant (the paper's) or decayed by a
+    cosine to 0 over all steps (``lr_schedule``; see :func:`learning_rate`). The reported epoch loss is the mean of the
     batch losses weighted by the number of patches in each batch.
 
 Determinism and resuming
@@ -29,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -54,6 +56,7 @@ from cyclesynth.runtime import (
 from cyclesynth.unet import UNet, check_input_size
 
 AUGMENT_MODES = ("none", "flips", "photometric")
+LR_SCHEDULES = ("constant", "cosine")
 MODEL_FORMAT = "cyclesynth-unet"
 MODEL_FORMAT_VERSION = 1
 IN_CHANNELS = 3
@@ -82,6 +85,7 @@ class UNetSettings:
     patch_size: int = 64
     patch_stride: int = 64
     augment: str = "none"  # "none", "flips" or "photometric"
+    lr_schedule: str = "constant"  # "constant" (the paper's) or "cosine" (to 0 over all steps)
     checkpoint_every: int = 10
     skip_empty_patches: bool = False  # drop training patches without any FOV pixel
 
@@ -104,6 +108,10 @@ class UNetSettings:
         for name in ("batch_norm", "skip_empty_patches"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"U-Net setting '{name}' must be true or false (got {getattr(self, name)!r})")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(
+                f"U-Net setting 'lr_schedule' must be one of {', '.join(LR_SCHEDULES)} (got {self.lr_schedule!r})"
+            )
         if self.augment not in AUGMENT_MODES:
             raise ValueError(
                 f"U-Net setting 'augment' must be one of {', '.join(AUGMENT_MODES)} (got {self.augment!r})"
@@ -143,6 +151,15 @@ class UNetResult:
 def normalise(images: torch.Tensor) -> torch.Tensor:
     """Map [0, 1] images to the network's input range [-1, 1]."""
     return images * 2.0 - 1.0
+
+
+def learning_rate(settings: "UNetSettings", step: int, total_steps: int) -> float:
+    """Learning rate for optimiser step ``step`` (0-based) of ``total_steps``: constant, or a
+    cosine from ``lr`` down to 0 at the last step. A function of the step alone, so a resumed
+    run follows the same schedule."""
+    if settings.lr_schedule == "constant" or total_steps <= 1:
+        return settings.lr
+    return settings.lr * 0.5 * (1.0 + math.cos(math.pi * step / (total_steps - 1)))
 
 
 def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, vessel_weight: float) -> torch.Tensor:
@@ -380,6 +397,8 @@ def train_unet(
     seed_everything(seed)
     model = build_model(settings).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    steps_per_epoch = math.ceil(n_patches / settings.batch_size)
+    total_steps = steps_per_epoch * settings.epochs
     fingerprint = training_fingerprint(images, labels, fovs, settings, seed)
 
     records: list[dict] = []
@@ -405,7 +424,9 @@ def train_unet(
         generator = _epoch_generator(seed, epoch, device)
         order = torch.randperm(n_patches, generator=generator, device=device)
         total = torch.zeros((), dtype=torch.float64, device=device)
-        for start in range(0, n_patches, settings.batch_size):
+        for batch_number, start in enumerate(range(0, n_patches, settings.batch_size)):
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(settings, (epoch - 1) * steps_per_epoch + batch_number, total_steps)
             index = order[start : start + settings.batch_size]
             batch_x, batch_y = augment_batch(x_all[index], y_all[index], settings.augment, generator)
             logits = model(normalise(batch_x))
