@@ -56,7 +56,7 @@ chown munge:munge /run/munge /var/lib/munge /var/log/munge
 chmod 755 /run/munge
 
 # A gres GPU needs a File= (without it slurmd registers 0 GPUs and the node goes INVAL).
-echo "NodeName=$NODE Name=gpu File=/dev/null" > /etc/slurm/gres.conf
+printf "# written by cyclesynth scripts/slurm/start-test-slurm.sh\nNodeName=%s Name=gpu File=/dev/null\n" "$NODE" > /etc/slurm/gres.conf
 overrides=""
 [ "$CPUS" -gt "$(nproc)" ] && overrides="SlurmdParameters=config_overrides"
 cat > /etc/slurm/slurm.conf <<CONF

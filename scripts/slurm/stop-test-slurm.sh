@@ -31,3 +31,13 @@ stop() {
 stop slurmd
 stop slurmctld
 stop munged
+
+# Remove the configuration this test cluster wrote (only ours, marked by its first line): with
+# a slurm.conf naming a controller that is no longer running, every `snakemake` start waits
+# ~9 s while the SLURM executor plugin's import tries to reach it.
+for conf in /etc/slurm/slurm.conf /etc/slurm/gres.conf; do
+    if [ -f "$conf" ] && head -n 1 "$conf" | grep -q "^# written by cyclesynth scripts/slurm/start-test-slurm.sh"; then
+        rm -f "$conf"
+        echo "removed $conf"
+    fi
+done
