@@ -1,7 +1,6 @@
 """Tests on the real DRIVE dataset (skipped when it is absent; CI points DRIVE_DIR at it)."""
 
 import os
-import re
 import subprocess
 import sys
 
@@ -14,6 +13,7 @@ from cyclesynth.datasets import RoleSettings, plan_dataset, plan_drive
 from cyclesynth.images import read_binary, read_rgb
 
 from conftest import ROOT
+from test_workflow import planned_jobs, snakemake
 
 DRIVE_HEIGHT, DRIVE_WIDTH = 584, 565
 
@@ -99,36 +99,17 @@ def test_human_row_matches_a_direct_computation(drive, tmp_path):
     assert round(fov["accuracy"].mean(), 4) == 0.9473
 
 
-def _dry_run(drive, tmp_path, configfile: str) -> str:
-    command = [
-        sys.executable, "-m", "snakemake", "-n", "--snakefile", str(ROOT / "Snakefile"),
-        "--directory", str(tmp_path), "--configfile", str(ROOT / configfile),
-        "--config", f"dataset={{root: {drive}}}",
-    ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
-
-
-def _job_counts(output: str) -> dict[str, int]:
-    block = output.split("Job stats:", 1)[1]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.MULTILINE)}
-
-
 @pytest.mark.parametrize("configfile", ["config/drive.yaml", "config/drive-cpu.yaml"])
 def test_drive_presets_plan_19_cyclegans_and_4_unets(drive, tmp_path, configfile):
-    counts = _job_counts(_dry_run(drive, tmp_path, configfile))
+    done = snakemake(tmp_path, "-n", "--config", f"dataset={{root: {drive}}}", configfile=ROOT / configfile)
+    counts = planned_jobs(done.stdout)
     assert counts["train_cyclegan"] == 19 and counts["synthesize"] == 19
     assert counts["check_image"] == 40
     assert counts["train_unet"] == 4 and counts["predict"] == 4 and counts["evaluate"] == 4
 
 
 def test_drive_preset_without_root_names_the_key(tmp_path):
-    command = [
-        sys.executable, "-m", "snakemake", "-n", "--snakefile", str(ROOT / "Snakefile"),
-        "--directory", str(tmp_path), "--configfile", str(ROOT / "config/drive.yaml"),
-    ]  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = snakemake(tmp_path, "-n", configfile=ROOT / "config/drive.yaml", check=False)
     assert done.returncode != 0
     assert "config key dataset.root: required when dataset.source is 'drive'" in done.stdout + done.stderr
     assert "--config dataset='{root: /path/to/DRIVE}'" in done.stdout + done.stderr

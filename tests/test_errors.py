@@ -7,9 +7,7 @@ problems that need the pixels (sizes, binary labels, truncated files) by the che
 jobs, which run before any training job.
 """
 
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,23 +17,18 @@ import pytest
 import yaml
 
 from cyclesynth.phantom import write_phantom_dataset
+from test_workflow import TINY, snakemake
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ROOT / "tests" / "data" / "tiny.yaml"
 
 
 def run(workdir: Path, *args: str, config: dict | None = None, configfile: Path = TINY) -> subprocess.CompletedProcess:
     """snakemake in ``workdir`` with the tiny settings plus ``config`` (written to a file)."""
-    files = ["--configfile", str(configfile)]
+    configfiles = [configfile]
     if config is not None:
         extra = workdir / "extra.yaml"
         extra.write_text(yaml.safe_dump(config))
-        files.append(str(extra))
-    command = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-        *files, *args,
-    ]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=600)
+        configfiles.append(extra)
+    return snakemake(workdir, *args, configfile=configfiles, check=False)
 
 
 def output(result: subprocess.CompletedProcess) -> str:

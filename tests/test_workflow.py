@@ -14,10 +14,14 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "tests" / "data" / "tiny.yaml"
 
 
-def snakemake(workdir: Path, *args: str, configfile: Path = TINY, check: bool = True) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path, *args: str, configfile: Path | list[Path] = TINY, check: bool = True
+) -> subprocess.CompletedProcess:
+    """``snakemake`` in ``workdir`` with ``configfile`` (one file or several, later ones win)."""
+    configfiles = configfile if isinstance(configfile, list) else [configfile]
     command = [
         sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-        "--configfile", str(configfile), *args,
+        "--configfile", *map(str, configfiles), *args,
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=900)
     if check and result.returncode != 0:

@@ -71,13 +71,11 @@ def cmd_check_image(args) -> None:
 
 
 def cmd_prepare_dataset(args) -> None:
-    from cyclesynth.datasets import DatasetError, RoleSettings, check_complete, orphan_labels, plan_dataset
+    from cyclesynth.datasets import RoleSettings, check_complete, check_no_orphans, plan_dataset
 
     roles = RoleSettings(args.reference, args.include_test_as_unlabeled, args.max_unlabeled)
     index = plan_dataset(args.root, roles)
-    orphans = orphan_labels(args.root)
-    if orphans:
-        raise DatasetError("labels or masks without their image:\n  " + "\n  ".join(orphans))
+    check_no_orphans(args.root)
     check_complete(index)
     _write_table(index, args.out)
     counts = index["role"].value_counts().to_dict()

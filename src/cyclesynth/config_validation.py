@@ -46,12 +46,18 @@ def _coerce_scalar(value: str, spec: dict) -> Any:
     return value
 
 
+def _resolve(schema: dict, root: dict) -> dict:
+    """``schema`` with a ``$ref`` to ``root``'s definitions merged in."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[1]
+        return {**root.get("definitions", {}).get(name, {}), **schema}
+    return schema
+
+
 def coerce_text_values(config: Any, schema: dict, root: dict | None = None) -> Any:
     """Return ``config`` with text values converted where the schema wants another type."""
     root = schema if root is None else root
-    if "$ref" in schema:
-        name = schema["$ref"].rsplit("/", 1)[1]
-        schema = {**root.get("definitions", {}).get(name, {}), **schema}
+    schema = _resolve(schema, root)
     if isinstance(config, dict):
         properties = schema.get("properties", {})
         extra = schema.get("additionalProperties")
@@ -70,13 +76,6 @@ def coerce_text_values(config: Any, schema: dict, root: dict | None = None) -> A
 
 def _dotted(path) -> str:
     return ".".join(str(part) for part in path) or "(top level)"
-
-
-def _resolve(schema: dict, root: dict) -> dict:
-    if "$ref" in schema:
-        name = schema["$ref"].rsplit("/", 1)[1]
-        return {**root.get("definitions", {}).get(name, {}), **schema}
-    return schema
 
 
 def _describe(error, root: dict) -> str:

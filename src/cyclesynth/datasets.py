@@ -115,6 +115,16 @@ def orphan_labels(root: str | Path) -> list[str]:
     return orphans
 
 
+def check_no_orphans(root: str | Path) -> None:
+    """Raise :class:`DatasetError` listing the labels and masks whose image is missing."""
+    orphans = orphan_labels(root)
+    if orphans:
+        raise DatasetError(
+            "labels or masks without their image (expected <root>/<split>/images/<id>_<split>.tif):\n  "
+            + "\n  ".join(orphans)
+        )
+
+
 def assign_roles(table: pd.DataFrame, roles: RoleSettings) -> pd.DataFrame:
     """Add ``role`` (reference / unlabeled / test / unused) and ``unlabeled`` (bool) columns."""
     table = table.copy()

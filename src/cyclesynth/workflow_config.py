@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from cyclesynth.datasets import DatasetError, RoleSettings, assign_roles, check_complete, orphan_labels, plan_drive
+from cyclesynth.datasets import (
+    DatasetError,
+    RoleSettings,
+    assign_roles,
+    check_complete,
+    check_no_orphans,
+    plan_drive,
+)
 
 PHANTOM_ROOT = "results/data/phantom"
 RESERVED_EXPERIMENT_NAMES = {"human", "summary", "table1"}
@@ -95,12 +102,7 @@ def plan(config: dict, *, check_generated: bool = True) -> pd.DataFrame:
     else:
         root = dataset_root(config)
         table = plan_drive(root)
-        orphans = orphan_labels(root)
-        if orphans:
-            raise DatasetError(
-                "labels or masks without their image (expected <root>/<split>/images/<id>_<split>.tif):\n  "
-                + "\n  ".join(orphans)
-            )
+        check_no_orphans(root)
     index = assign_roles(table, role_settings(config))
     check_complete(index)
     return index
