@@ -82,6 +82,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "drive-cpu"), help="working directory of the run")
     parser.add_argument("--cores", type=int, default=2, help="snakemake --cores (default 2)")
     parser.add_argument("--force", action="store_true", help="delete OUT/results first if it exists")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="more --config values, e.g. --set cyclegan='{init: pretrained}' (repeatable)",
+    )
     parser.add_argument("extra", nargs="*", help="further snakemake arguments (after --)")
     args = parser.parse_args(argv)
 
@@ -107,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         "--directory", str(out),
         "--cores", str(args.cores),
         "--configfile", str(configfile),
-        "--config", f"dataset={{root: {drive}}}",
+        "--config", f"dataset={{root: {drive}}}", *args.set,
         *args.extra,
     ]  # fmt: skip
     shown = " ".join(shlex.quote(part) for part in command)

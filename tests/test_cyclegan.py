@@ -19,12 +19,17 @@ from cyclesynth.cyclegan_networks import (
 from cyclesynth.cyclegan_training import (
     CycleGANModel,
     CycleGANSettings,
+    DomainPatches,
     ImagePool,
     LOSS_NAMES,
+    PretrainedCycleGAN,
     linear_decay_rule,
     load_generator,
+    load_pretrained,
     save_generator,
+    save_pretrained,
     train_cyclegan,
+    training_fingerprint,
     translate_patches,
 )
 
@@ -356,3 +361,193 @@ def test_residual_generator_trains_saves_and_loads(domains, tmp_path):
     assert out.shape == a.shape and 0.0 <= out.min() and out.max() <= 1.0
     # structure kept after two epochs: the translation still correlates with its input
     assert np.corrcoef(out.mean(axis=3).ravel(), a.mean(axis=3).ravel())[0, 1] > 0.5
+
+
+# ----------------------------------------------------------------------------- pretraining, fine-tuning
+
+
+def pretrained_from(result, settings: CycleGANSettings) -> PretrainedCycleGAN:
+    return PretrainedCycleGAN(
+        networks=result.network_states,
+        architecture={k: getattr(settings, k) for k in ("ngf", "ndf", "n_blocks", "n_layers_d", "residual")},
+        fingerprint=result.fingerprint,
+        source="test",
+    )
+
+
+def test_result_holds_all_four_networks(reference_run):
+    assert set(reference_run.network_states) == {"netG_A", "netG_B", "netD_A", "netD_B"}
+    assert states_equal(reference_run.network_states["netG_A"], reference_run.generator_state)
+    assert len(reference_run.fingerprint) == 64
+
+
+def test_fine_tuning_starts_from_the_pretrained_weights(domains, reference_run):
+    a, b = domains
+    init = pretrained_from(reference_run, CycleGANSettings(**TINY))
+    # a vanishing learning rate: fine-tuning returns (almost) exactly the pretrained networks
+    still = dataclasses.replace(CycleGANSettings(**TINY), epochs=1, epochs_decay=0, lr=1e-12)
+    messages = []
+    result = train_cyclegan(a, b, still, device="cpu", seed=11, init=init, log=messages.append)
+    assert any(m.startswith("starting from pretrained weights (test)") for m in messages)
+    for name, state in result.network_states.items():
+        for key, value in state.items():
+            assert torch.allclose(value, reference_run.network_states[name][key], atol=1e-6), (name, key)
+    # with a real learning rate, the first epoch starts where pretraining ended: its cycle loss
+    # is far below the first epoch of a run from scratch
+    tune = dataclasses.replace(CycleGANSettings(**TINY), epochs=1, epochs_decay=0)
+    tuned = train_cyclegan(a, b, tune, device="cpu", seed=11, init=init, log=quiet)
+    scratch = train_cyclegan(a, b, tune, device="cpu", seed=11, log=quiet)
+    cycle = lambda h: float(h["loss_cycle_A"].iloc[0] + h["loss_cycle_B"].iloc[0])  # noqa: E731
+    assert cycle(tuned.history) < 0.8 * cycle(scratch.history)
+    assert not states_equal(tuned.generator_state, reference_run.generator_state)
+
+
+def test_train_layers_last_changes_only_the_generator_decoders(domains, reference_run):
+    a, b = domains
+    settings = dataclasses.replace(CycleGANSettings(**TINY), epochs=1, epochs_decay=0, train_layers="last")
+    init = pretrained_from(reference_run, settings)
+    result = train_cyclegan(a, b, settings, device="cpu", seed=11, init=init, log=quiet)
+    generator = ResnetGenerator(3, 3, ngf=settings.ngf, n_blocks=settings.n_blocks)
+    decoder = {id(p) for p in generator.decoder_parameters()}
+    decoder_keys = {k for k, p in generator.named_parameters() if id(p) in decoder}
+    assert decoder_keys and len(decoder_keys) < len(dict(generator.named_parameters()))
+    assert {k.split(".")[1] for k in decoder_keys} == {str(i) for i in range(generator.decoder_start, len(generator.model))} - {
+        str(i) for i, m in enumerate(generator.model) if not list(m.parameters())
+    }
+    for name in ("netG_A", "netG_B"):
+        before, after = reference_run.network_states[name], result.network_states[name]
+        for key in dict(generator.named_parameters()):
+            if key in decoder_keys:
+                assert not torch.equal(before[key], after[key]), (name, key)
+            else:
+                assert torch.equal(before[key], after[key]), (name, key)
+    for name in ("netD_A", "netD_B"):  # discriminators are trained in full
+        assert not states_equal(reference_run.network_states[name], result.network_states[name])
+    with pytest.raises(ValueError, match="train_layers"):
+        CycleGANSettings(**{**TINY, "train_layers": "first"})
+
+
+def test_pretrained_file_round_trip_and_architecture_check(domains, reference_run, tmp_path):
+    settings = CycleGANSettings(**TINY)
+    path = tmp_path / "pretrained" / "networks.pt"
+    save_pretrained(path, reference_run, settings)
+    loaded = load_pretrained(path)
+    assert loaded.fingerprint == reference_run.fingerprint and loaded.source == str(path)
+    for name, state in reference_run.network_states.items():
+        assert states_equal(loaded.networks[name], state)
+    loaded.check_architecture(dataclasses.replace(settings, epochs=1, lr=1e-5))  # schedule may differ
+    with pytest.raises(ValueError, match=r"networks\.pt.*ngf 8 vs 16"):
+        loaded.check_architecture(dataclasses.replace(settings, ngf=16))
+    a, b = domains
+    with pytest.raises(ValueError, match="n_blocks 1 vs 2"):
+        train_cyclegan(a, b, dataclasses.replace(settings, n_blocks=2), device="cpu", seed=0, init=loaded, log=quiet)
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        load_pretrained(tmp_path / "missing.pt")
+    generator_file = tmp_path / "generator.pt"
+    save_generator(generator_file, reference_run.generator_state, settings)
+    with pytest.raises(ValueError, match="not a cyclesynth pretrained CycleGAN"):
+        load_pretrained(generator_file)
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="garbage.pt: unreadable"):
+        load_pretrained(garbage)
+
+
+def test_fingerprint_includes_the_initial_weights(domains):
+    a, b = domains
+    settings = CycleGANSettings(**TINY)
+    scratch = training_fingerprint(settings, 1, a, b)
+    assert training_fingerprint(settings, 1, a, b, "x" * 64) != scratch
+    assert training_fingerprint(settings, 1, a, b, "x" * 64) != training_fingerprint(settings, 1, a, b, "y" * 64)
+    assert training_fingerprint(settings, 1, a, b, None) == scratch
+
+
+def test_fine_tuning_resumes_after_kill(domains, reference_run, tmp_path):
+    a, b = domains
+    settings = dataclasses.replace(CycleGANSettings(**TINY), epochs=2, epochs_decay=1, checkpoint_every=1)
+    init = pretrained_from(reference_run, settings)
+    whole = train_cyclegan(a, b, settings, device="cpu", seed=3, init=init, log=quiet)
+    checkpoint = tmp_path / "tune.ckpt"
+
+    def kill_after_epoch_1(message: str) -> None:
+        if message.startswith("epoch 1/"):
+            raise Killed
+
+    with pytest.raises(Killed):
+        train_cyclegan(a, b, settings, device="cpu", seed=3, init=init, checkpoint_path=checkpoint, log=kill_after_epoch_1)
+    resumed = train_cyclegan(a, b, settings, device="cpu", seed=3, init=init, checkpoint_path=checkpoint, log=quiet)
+    assert resumed.resumed_from_epoch == 1
+    assert states_equal(resumed.generator_state, whole.generator_state)
+    # the scratch run's checkpoint (same settings, seed, data) is not taken for a fine-tuning run
+    other = tmp_path / "scratch.ckpt"
+    train_cyclegan(a, b, settings, device="cpu", seed=3, checkpoint_path=other, log=quiet)
+    messages = []
+    again = train_cyclegan(a, b, settings, device="cpu", seed=3, init=init, checkpoint_path=other, log=messages.append)
+    assert again.resumed_from_epoch == 0 and any(m.startswith("ignoring checkpoint") for m in messages)
+
+
+# ----------------------------------------------------------------------------- efficient step
+
+
+@pytest.mark.parametrize("preprocess", ["native", "resize_crop"])
+def test_domain_batches_fill_one_buffer_with_the_right_crops(domains, preprocess):
+    a, _ = domains
+    settings = CycleGANSettings(**{**TINY, "preprocess": preprocess, "load_size": 40, "crop_size": 32, "batch_size": 3})
+    data = DomainPatches(a, settings, torch.device("cpu"))
+    pointers = set()
+    for indices in ([0, 1, 2], [5, 3, 4], [2]):
+        draw = np.random.default_rng(sum(indices))
+        batch = data.batch(np.array(indices), draw)
+        pointers.add(batch.data_ptr())
+        replay = np.random.default_rng(sum(indices))
+        n = len(indices)
+        if preprocess == "resize_crop":
+            offsets = replay.integers(0, 40 - 32 + 1, size=(n, 2))
+        flips = replay.random(n) < 0.5
+        for k, index in enumerate(indices):
+            expected = data.data[index]
+            if preprocess == "resize_crop":
+                y, x = offsets[k]
+                expected = expected[:, y : y + 32, x : x + 32]
+            if flips[k]:
+                expected = expected.flip(-1)
+            assert torch.equal(batch[k], expected)
+    assert len(pointers) == 1  # no new batch tensor per step
+    with pytest.raises(ValueError, match="exceeds batch_size"):
+        data.batch(np.arange(4), np.random.default_rng(0))
+
+
+def test_amp_and_channels_last_on_cpu_train_as_float32_default_layout(domains):
+    a, b = domains
+    settings = dataclasses.replace(CycleGANSettings(**TINY), epochs=1, epochs_decay=0)
+    messages = []
+    fast = dataclasses.replace(settings, amp=True, channels_last=True)
+    with_options = train_cyclegan(a, b, fast, device="cpu", seed=4, log=messages.append)
+    plain = train_cyclegan(a, b, settings, device="cpu", seed=4, log=quiet)
+    assert any("amp requested but the device is not CUDA" in m for m in messages)
+    assert any("channels_last requested but the device is not CUDA" in m for m in messages)
+    assert states_equal(with_options.generator_state, plain.generator_state)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("option", ["channels_last", "amp"])
+def test_cuda_options_give_the_same_step(domains, option):
+    """One training step on one batch: losses, and the generator's gradients after it, agree
+    with float32 in the default layout (to rounding for channels_last, to float16's
+    precision for amp)."""
+    a, b = domains
+    device = torch.device("cuda")
+    outcomes = {}
+    for name, settings in (("plain", CycleGANSettings(**TINY)), (option, CycleGANSettings(**{**TINY, option: True}))):
+        model = CycleGANModel(settings, device, runtime.seed_everything(4))
+        data_a, data_b = DomainPatches(a, settings, device), DomainPatches(b, settings, device)
+        real_a = data_a.batch(np.array([0]), np.random.default_rng(0)).clone()
+        real_b = data_b.batch(np.array([1]), np.random.default_rng(1)).clone()
+        losses = model.optimize_parameters(real_a, real_b).cpu()
+        grads = torch.cat([p.grad.float().flatten().cpu() for p in model.netG_A.parameters() if p.grad is not None])
+        outcomes[name] = losses, grads
+    tolerance = 1e-4 if option == "channels_last" else 2e-2
+    torch.testing.assert_close(outcomes[option][0], outcomes["plain"][0], rtol=tolerance, atol=tolerance)
+    scale = 1.0 if option == "channels_last" else float(outcomes[option][1].norm() / outcomes["plain"][1].norm())
+    error = (outcomes[option][1] / scale - outcomes["plain"][1]).norm() / outcomes["plain"][1].norm()
+    assert error < (1e-3 if option == "channels_last" else 5e-2)

@@ -133,3 +133,50 @@ def test_labels_without_their_image_stop_the_plan(tmp_path):
     config["dataset"].update(source="drive", root=str(tmp_path))
     with pytest.raises(DatasetError, match=r"labels or masks without their image[^\n]*\n  .*03_manual1.gif"):
         wc.plan(config)
+
+
+def test_cyclegan_settings_per_stage_are_training_settings():
+    from cyclesynth.cyclegan_training import CycleGANSettings
+
+    config = load("config/drive-cpu.yaml")
+    scratch = wc.cyclegan_settings(config)
+    assert not set(wc.CYCLEGAN_STAGE_KEYS) & set(scratch)
+    assert (scratch["epochs"], scratch["epochs_decay"], scratch.get("train_layers", "all")) == (30, 30, "all")
+    CycleGANSettings.from_dict(scratch)  # every key is a training setting
+    assert not wc.pretrained(config)
+
+    config["cyclegan"]["init"] = "pretrained"
+    config["cyclegan"]["finetune"].update(layers="last", lr=0.0001)
+    assert wc.pretrained(config)
+    tune = CycleGANSettings.from_dict(wc.cyclegan_settings(config))
+    assert (tune.epochs, tune.epochs_decay, tune.train_layers, tune.lr) == (4, 4, "last", 0.0001)
+    pre = CycleGANSettings.from_dict(wc.cyclegan_settings(config, "pretrain"))
+    assert (pre.epochs, pre.epochs_decay, pre.train_layers, pre.lr) == (3, 3, "all", 0.0004)
+    assert pre.ngf == tune.ngf == 16  # one architecture for both stages
+    with pytest.raises(ValueError, match="stage"):
+        wc.cyclegan_settings(config, "other")
+
+    config["experiments"] = {"r": {"training_set": "reference_only"}}
+    assert not wc.pretrained(config)  # no synthetic experiment: no CycleGAN at all
+
+
+def test_pretrain_images_all_first_n_or_listed():
+    config = load("config/drive-cpu.yaml")
+    unlabeled = ["23", "22", "24", "25"]
+    assert wc.pretrain_images(config, unlabeled) == unlabeled
+    config["cyclegan"]["pretrain"]["images"] = 2
+    assert wc.pretrain_images(config, unlabeled) == ["22", "23"]
+    config["cyclegan"]["pretrain"]["images"] = ["25", "22"]
+    assert wc.pretrain_images(config, unlabeled) == ["25", "22"]
+    config["cyclegan"]["pretrain"]["images"] = ["25", "40"]
+    with pytest.raises(wc.ConfigError, match=r"cyclegan.pretrain.images: '40' not among the unlabeled images"):
+        wc.pretrain_images(config, unlabeled)
+
+
+def test_pretrained_schedules_must_be_at_least_one_epoch():
+    config = load("config/drive-cpu.yaml")
+    config["dataset"]["root"] = "/data/DRIVE"
+    config["cyclegan"]["init"] = "pretrained"
+    config["cyclegan"]["finetune"].update(epochs=0, epochs_decay=0)
+    with pytest.raises(wc.ConfigError, match=r"cyclegan.finetune.epochs \+ cyclegan.finetune.epochs_decay"):
+        wc.check_config(config)

@@ -85,23 +85,63 @@ def cmd_prepare_dataset(args) -> None:
 # --------------------------------------------------------------------------- synthesis
 
 
+def cmd_pretrain_cyclegan(args) -> None:
+    from cyclesynth.cyclegan_training import CycleGANSettings, save_pretrained, train_cyclegan
+    from cyclesynth.experiments import derive_seed
+    from cyclesynth.images import read_rgb
+    from cyclesynth.patches import extract_patches
+
+    if len(args.images) != len(args.targets):
+        raise SystemExit(f"--images names {len(args.images)} ids but --targets gives {len(args.targets)} files")
+    device = _runtime(args)
+    settings = CycleGANSettings.from_dict(args.settings)
+    reference_patches, _ = extract_patches(read_rgb(args.reference), args.patch_size, args.patch_stride)
+    pooled = np.concatenate(
+        [extract_patches(read_rgb(path), args.patch_size, args.patch_stride)[0] for path in args.targets]
+    )
+    seed = derive_seed(args.seed, "cyclegan-pretrain")
+    log(
+        f"CycleGAN pretraining: reference {args.reference} ({len(reference_patches)} patches) against "
+        f"{len(pooled)} patches pooled from images {', '.join(args.images)}; "
+        f"{settings.epochs}+{settings.epochs_decay} epochs, device {device}"
+    )
+    result = train_cyclegan(
+        reference_patches, pooled, settings, device=device, seed=seed, checkpoint_path=args.checkpoint, log=log
+    )
+    _write_table(result.history, args.history)
+    save_pretrained(args.model, result, settings)
+    Path(args.checkpoint).unlink(missing_ok=True)
+    log(f"saved the pretrained networks to {args.model}")
+
+
 def cmd_train_cyclegan(args) -> None:
-    from cyclesynth.cyclegan_training import CycleGANSettings, save_generator, train_cyclegan
+    from cyclesynth.cyclegan_training import CycleGANSettings, load_pretrained, save_generator, train_cyclegan
     from cyclesynth.experiments import derive_seed
     from cyclesynth.images import read_rgb
     from cyclesynth.patches import extract_patches
 
     device = _runtime(args)
     settings = CycleGANSettings.from_dict(args.settings)
+    init = load_pretrained(args.init) if args.init else None
+    if init is not None:
+        init.check_architecture(settings)  # before any image is read
     reference_patches, _ = extract_patches(read_rgb(args.reference), args.patch_size, args.patch_stride)
     target_patches, _ = extract_patches(read_rgb(args.target), args.patch_size, args.patch_stride)
     seed = derive_seed(args.seed, "cyclegan", args.image)
     log(
         f"CycleGAN reference {args.reference} -> image {args.image} ({args.target}): {len(reference_patches)} + "
-        f"{len(target_patches)} patches, {settings.epochs}+{settings.epochs_decay} epochs, device {device}"
+        f"{len(target_patches)} patches, {settings.epochs}+{settings.epochs_decay} epochs, "
+        f"{'fine-tuning ' + args.init if init else 'from scratch'}, device {device}"
     )
     result = train_cyclegan(
-        reference_patches, target_patches, settings, device=device, seed=seed, checkpoint_path=args.checkpoint, log=log
+        reference_patches,
+        target_patches,
+        settings,
+        device=device,
+        seed=seed,
+        checkpoint_path=args.checkpoint,
+        init=init,
+        log=log,
     )
     _write_table(result.history, args.history)
     save_generator(args.model, result.generator_state, settings)
@@ -312,6 +352,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_prepare_dataset)
 
+    p = sub.add_parser("pretrain-cyclegan", help="pretrain one CycleGAN: reference <-> patches pooled from images")
+    p.add_argument("--reference", required=True, help="the reference image")
+    p.add_argument("--targets", nargs="+", required=True, help="the unlabeled images to pool")
+    p.add_argument("--images", nargs="+", required=True, help="their ids (same order)")
+    p.add_argument("--settings", type=_json, required=True, help="JSON object of CycleGAN settings")
+    patch_args(p)
+    p.add_argument("--seed", type=int, required=True)
+    p.add_argument("--checkpoint", required=True, help="resumable checkpoint path (outside the outputs)")
+    p.add_argument("--model", required=True, help="output: the four networks")
+    p.add_argument("--history", required=True)
+    runtime_args(p)
+    p.set_defaults(func=cmd_pretrain_cyclegan)
+
     p = sub.add_parser("train-cyclegan", help="train one CycleGAN: reference <-> one unlabeled image")
     p.add_argument("--reference", required=True, help="the reference image")
     p.add_argument("--target", required=True, help="the unlabeled image")
@@ -322,6 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, help="resumable checkpoint path (outside the outputs)")
     p.add_argument("--model", required=True)
     p.add_argument("--history", required=True)
+    p.add_argument("--init", default=None, help="pretrained networks to fine-tune (default: from scratch)")
     runtime_args(p)
     p.set_defaults(func=cmd_train_cyclegan)
 

@@ -80,6 +80,7 @@ class ResnetGenerator(nn.Module):
         mult = 2**n_downsampling
         for _ in range(n_blocks):
             model += [ResnetBlock(ngf * mult)]
+        self.decoder_start = len(model)  # index of the first up-sampling layer in ``model``
 
         for i in range(n_downsampling):
             mult = 2 ** (n_downsampling - i)
@@ -107,6 +108,11 @@ class ResnetGenerator(nn.Module):
         if not residual:
             model.append(nn.Tanh())
         self.model = nn.Sequential(*model)
+
+    def decoder_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the last layers: the two up-sampling stages and the output
+        convolution (what ``train_layers: last`` fine-tunes)."""
+        return [p for module in list(self.model)[self.decoder_start :] for p in module.parameters()]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.residual:

@@ -19,6 +19,12 @@ upsampled bicubically to ``load_size``, then a random ``crop_size`` crop and a r
 horizontal flip per sample); ``native`` trains on the patches as they are (flip only). The
 patch sets are converted once to device tensors in [-1, 1]; each step only indexes them.
 
+Pretraining and fine-tuning (the paper's proposed future work, not in the original): a
+run's result holds all four networks; a later run can start from them (``init``) instead of
+the random initialisation, with fresh optimisers and schedule, training every layer or only
+the generators' decoders (``train_layers``). Pretraining is an ordinary run whose domain B
+pools the patches of several unlabeled images.
+
 Two equivalent-math shortcuts keep a step cheap: a generator's two inputs that do not depend
 on each other (``G_A(fake_A)`` for the cycle and ``G_A(real_B)`` for the identity) go through
 the network as one batch, and a discriminator sees its real and fake batches in one call.
@@ -54,6 +60,7 @@ from cyclesynth.cyclegan_networks import (
 )
 
 PREPROCESS_MODES = ("resize_crop", "native")
+TRAIN_LAYERS = ("all", "last")
 LOSS_NAMES = (
     "loss_G_A",
     "loss_G_B",
@@ -66,6 +73,9 @@ LOSS_NAMES = (
 )
 CHECKPOINT_FORMAT = "cyclesynth-cyclegan-checkpoint/1"
 GENERATOR_FORMAT = "cyclesynth-cyclegan-generator/1"
+PRETRAINED_FORMAT = "cyclesynth-cyclegan-pretrained/1"
+# Settings that fix the networks' shapes: a pretrained file must agree on all of them.
+ARCHITECTURE_KEYS = ("ngf", "ndf", "n_blocks", "n_layers_d", "residual")
 # Settings that do not change the trained result; left out of the checkpoint fingerprint.
 _NOT_FINGERPRINTED = ("checkpoint_every",)
 
@@ -97,7 +107,8 @@ class CycleGANSettings:
     init_gain: float = 0.02
     checkpoint_every: int = 10
     amp: bool = False  # CUDA only: float16 autocast + gradient scaling
-    channels_last: bool = False
+    channels_last: bool = False  # CUDA only (see uses_channels_last)
+    train_layers: str = "all"  # "last": only the generators' decoders (and the discriminators)
 
     def __post_init__(self):
         def need(condition: bool, key: str, what: str) -> None:
@@ -115,6 +126,7 @@ class CycleGANSettings:
         need(self.lr > 0, "lr", "must be > 0")
         need(self.beta1 < 1, "beta1", "must be < 1")
         need(self.preprocess in PREPROCESS_MODES, "preprocess", f"must be one of {', '.join(PREPROCESS_MODES)}")
+        need(self.train_layers in TRAIN_LAYERS, "train_layers", f"must be one of {', '.join(TRAIN_LAYERS)}")
         need(self.epochs + self.epochs_decay >= 1, "epochs", "plus epochs_decay must be >= 1")
         if self.preprocess == "resize_crop":
             need(self.crop_size <= self.load_size, "crop_size", f"must be <= load_size ({self.load_size})")
@@ -210,6 +222,14 @@ def _check_patches(patches, name: str) -> np.ndarray:
     return array.astype(np.float32, copy=False)
 
 
+def uses_channels_last(settings: CycleGANSettings, device: torch.device) -> bool:
+    """Channels-last layout is used on CUDA only. On the CPU (torch 2.13) the input gradient
+    of a ConvTranspose2d that follows the residual blocks comes out wrong in channels-last
+    (relative error ~1 against the default layout, while each layer alone agrees to 1e-7),
+    so the CPU keeps the default layout."""
+    return bool(settings.channels_last and device.type == "cuda")
+
+
 def _to_tensor(array: np.ndarray, device: torch.device) -> torch.Tensor:
     """(N, h, w, 3) in [0, 1] -> (N, 3, h, w) float32 in [-1, 1] on ``device``."""
     tensor = torch.from_numpy(np.ascontiguousarray(array)).to(device)
@@ -245,31 +265,36 @@ class DomainPatches:
             self.data = data
         else:
             self.data = _to_tensor(patches, device)
-        if settings.channels_last:
+        self.channels_last = uses_channels_last(settings, torch.device(device))
+        if self.channels_last:
             self.data = self.data.contiguous(memory_format=torch.channels_last)
+        # One batch buffer, filled in place each step (the step is done with a batch before
+        # the next one is drawn); the last, shorter batch of an epoch uses its first rows.
+        side = (settings.crop_size,) * 2 if self.resize_crop else tuple(self.data.shape[-2:])
+        self._buffer = torch.empty((settings.batch_size, 3) + side, dtype=torch.float32, device=device)
+        if self.channels_last:
+            self._buffer = self._buffer.contiguous(memory_format=torch.channels_last)
 
     def __len__(self) -> int:
         return self.data.shape[0]
 
     def batch(self, indices: np.ndarray, rng: np.random.Generator) -> torch.Tensor:
+        """The samples at ``indices``, cropped and flipped at random, in the shared buffer."""
         n = len(indices)
+        if n > self._buffer.shape[0]:
+            raise ValueError(f"batch of {n} samples exceeds batch_size {self._buffer.shape[0]}")
         if self.resize_crop:
             c = self.settings.crop_size
             offsets = rng.integers(0, self.settings.load_size - c + 1, size=(n, 2))
         flips = rng.random(n) < 0.5 if self.settings.flip else np.zeros(n, dtype=bool)
-        samples = []
+        out = self._buffer[:n]
         for k, index in enumerate(indices):
             sample = self.data[int(index)]
             if self.resize_crop:
                 y, x = int(offsets[k, 0]), int(offsets[k, 1])
                 sample = sample[:, y : y + c, x : x + c]
-            if flips[k]:
-                sample = sample.flip(-1)
-            samples.append(sample)
-        batch = torch.stack(samples, 0)
-        if self.settings.channels_last:
-            batch = batch.contiguous(memory_format=torch.channels_last)
-        return batch
+            out[k].copy_(sample.flip(-1) if flips[k] else sample)
+        return out
 
 
 def epoch_batches(n_a: int, n_b: int, batch_size: int, rng: np.random.Generator):
@@ -301,7 +326,7 @@ class CycleGANModel:
         self.netG_B = init_weights(ResnetGenerator(3, 3, s.ngf, s.n_blocks, residual=s.residual), s.init_gain).to(device)
         self.netD_A = init_weights(NLayerDiscriminator(3, s.ndf, s.n_layers_d), s.init_gain).to(device)
         self.netD_B = init_weights(NLayerDiscriminator(3, s.ndf, s.n_layers_d), s.init_gain).to(device)
-        if s.channels_last:
+        if uses_channels_last(s, device):
             for net in self.networks().values():
                 net.to(memory_format=torch.channels_last)
 
@@ -312,9 +337,15 @@ class CycleGANModel:
         self.criterionIdt = nn.L1Loss()
 
         betas = (s.beta1, 0.999)
-        self.optimizer_G = torch.optim.Adam(
-            list(self.netG_A.parameters()) + list(self.netG_B.parameters()), lr=s.lr, betas=betas
-        )
+        if s.train_layers == "last":  # fine-tuning: the generators' encoders and blocks stay fixed
+            trainable = self.netG_A.decoder_parameters() + self.netG_B.decoder_parameters()
+            kept = {id(p) for p in trainable}
+            for net in (self.netG_A, self.netG_B):
+                for param in net.parameters():
+                    param.requires_grad_(id(param) in kept)
+        else:
+            trainable = list(self.netG_A.parameters()) + list(self.netG_B.parameters())
+        self.optimizer_G = torch.optim.Adam(trainable, lr=s.lr, betas=betas)
         self.optimizer_D = torch.optim.Adam(
             list(self.netD_A.parameters()) + list(self.netD_B.parameters()), lr=s.lr, betas=betas
         )
@@ -331,6 +362,12 @@ class CycleGANModel:
     def train(self) -> None:
         for net in self.networks().values():
             net.train()
+
+    def load_networks(self, states: dict[str, dict]) -> None:
+        """Start from other weights (a pretrained CycleGAN): the four networks only;
+        optimisers, schedules and image pools stay fresh."""
+        for name, net in self.networks().items():
+            net.load_state_dict(states[name])
 
     def _autocast(self):
         if self.use_amp:
@@ -445,6 +482,8 @@ class CycleGANResult:
     generator_state: dict  # state_dict of G_A (reference -> target style), on the CPU
     history: pd.DataFrame = field(repr=False)  # one row per epoch
     resumed_from_epoch: int = 0  # 0 for a fresh run
+    network_states: dict = field(default_factory=dict, repr=False)  # all four, on the CPU
+    fingerprint: str = ""  # of the training run (settings, seed, data, initial weights)
 
 
 def _content_hash(array: np.ndarray, max_elements: int = 4_000_000) -> str:
@@ -454,10 +493,15 @@ def _content_hash(array: np.ndarray, max_elements: int = 4_000_000) -> str:
 
 
 def training_fingerprint(
-    settings: CycleGANSettings, seed: int, reference_patches: np.ndarray, target_patches: np.ndarray
+    settings: CycleGANSettings,
+    seed: int,
+    reference_patches: np.ndarray,
+    target_patches: np.ndarray,
+    init_fingerprint: str | None = None,
 ) -> str:
-    """Identifies a training run: settings (except ``checkpoint_every``), seed, patch shapes
-    and a content hash of both patch sets. A checkpoint with another fingerprint is ignored."""
+    """Identifies a training run: settings (except ``checkpoint_every``), seed, patch shapes,
+    a content hash of both patch sets and, when it starts from pretrained weights, their
+    run's fingerprint. A checkpoint with another fingerprint is ignored."""
     described = {k: v for k, v in settings.to_dict().items() if k not in _NOT_FINGERPRINTED}
     description = {
         "format": CHECKPOINT_FORMAT,
@@ -466,6 +510,8 @@ def training_fingerprint(
         "reference": [list(reference_patches.shape), _content_hash(reference_patches)],
         "target": [list(target_patches.shape), _content_hash(target_patches)],
     }
+    if init_fingerprint is not None:
+        description["init"] = init_fingerprint
     return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()
 
 
@@ -491,10 +537,16 @@ def train_cyclegan(
     device: torch.device | str,
     seed: int,
     checkpoint_path: str | os.PathLike | None = None,
+    init: "PretrainedCycleGAN | None" = None,
     log: Callable[[str], None] = print,
 ) -> CycleGANResult:
     """Train one CycleGAN (A = reference patches, B = target patches, both (N, h, w, 3) in
     [0, 1]) and return ``G_A``'s weights and the per-epoch loss history.
+
+    With ``init`` (a :class:`PretrainedCycleGAN` of the same architecture), the four networks
+    start from its weights instead of the random initialisation: fine-tuning. Optimisers,
+    learning-rate schedule and image pools start fresh; ``settings.train_layers`` chooses
+    whether the whole generators or only their decoders are trained.
 
     With ``checkpoint_path``, the full training state is saved every ``checkpoint_every``
     epochs (and after the last one); a checkpoint there from the same settings, seed and data
@@ -523,9 +575,15 @@ def train_cyclegan(
             f"{settings.n_layers_d}: need at least {3 * 2**settings.n_layers_d} pixels"
         )
 
-    fingerprint = training_fingerprint(settings, seed, reference_patches, target_patches)
+    if init is not None:
+        init.check_architecture(settings)
+    fingerprint = training_fingerprint(
+        settings, seed, reference_patches, target_patches, None if init is None else init.fingerprint
+    )
     rng = runtime.seed_everything(seed)  # also seeds the global torch RNG used by init_weights
     model = CycleGANModel(settings, device, rng)
+    if init is not None:
+        model.load_networks(init.networks)
     model.train()
     data_A = DomainPatches(reference_patches, settings, device)
     data_B = DomainPatches(target_patches, settings, device)
@@ -545,6 +603,10 @@ def train_cyclegan(
 
     if settings.amp and not model.use_amp:
         log("amp requested but the device is not CUDA: training in float32")
+    if settings.channels_last and not uses_channels_last(settings, device):
+        log("channels_last requested but the device is not CUDA: training in the default layout")
+    if init is not None:
+        log(f"starting from pretrained weights ({init.source}); training {settings.train_layers} generator layers")
     log(
         f"CycleGAN on {device}: G {format_parameters(count_parameters(model.netG_A))} x2, "
         f"D {format_parameters(count_parameters(model.netD_A))} x2; {len(data_A)} reference and "
@@ -591,12 +653,17 @@ def train_cyclegan(
             + " ".join(f"{name[5:]}={value:.4f}" for name, value in means.items())
         )
 
-    generator_state = {k: v.detach().cpu().clone() for k, v in model.netG_A.state_dict().items()}
+    network_states = {
+        name: {k: v.detach().cpu().clone() for k, v in net.state_dict().items()}
+        for name, net in model.networks().items()
+    }
     columns = ["epoch", *LOSS_NAMES, "lr", "seconds"]
     return CycleGANResult(
-        generator_state=generator_state,
+        generator_state=network_states["netG_A"],
         history=pd.DataFrame(history, columns=columns),
         resumed_from_epoch=start_epoch,
+        network_states=network_states,
+        fingerprint=fingerprint,
     )
 
 
@@ -619,6 +686,57 @@ def save_generator(path: str | os.PathLike, state_dict: dict, settings: CycleGAN
             "settings": settings.to_dict(),
             "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
         },
+    )
+
+
+@dataclass
+class PretrainedCycleGAN:
+    """The four networks of a pretrained CycleGAN, the start of every per-image fine-tuning."""
+
+    networks: dict  # name -> state_dict, as CycleGANModel.networks()
+    architecture: dict  # ARCHITECTURE_KEYS -> value
+    fingerprint: str  # of the pretraining run
+    source: str = ""  # where it was loaded from (for messages)
+
+    def check_architecture(self, settings: CycleGANSettings) -> None:
+        wanted = {key: getattr(settings, key) for key in ARCHITECTURE_KEYS}
+        differ = [f"{k} {self.architecture.get(k)!r} vs {v!r}" for k, v in wanted.items() if self.architecture.get(k) != v]
+        if differ:
+            raise ValueError(
+                f"{self.source or 'pretrained CycleGAN'}: its networks do not match the CycleGAN settings "
+                f"(pretrained vs now: {'; '.join(differ)}); pretrain again with these settings"
+            )
+
+
+def save_pretrained(path: str | os.PathLike, result: CycleGANResult, settings: CycleGANSettings) -> None:
+    """Save all four networks of a (pre)training run, atomically."""
+    runtime.save_checkpoint(
+        path,
+        {
+            "format": PRETRAINED_FORMAT,
+            "architecture": {key: getattr(settings, key) for key in ARCHITECTURE_KEYS},
+            "settings": settings.to_dict(),
+            "fingerprint": result.fingerprint,
+            "networks": result.network_states,
+        },
+    )
+
+
+def load_pretrained(path: str | os.PathLike) -> PretrainedCycleGAN:
+    """Load a file written by :func:`save_pretrained` (weights on the CPU)."""
+    try:
+        payload = runtime.load_checkpoint(path)
+    except Exception as err:
+        raise ValueError(f"{path}: unreadable pretrained CycleGAN ({type(err).__name__}: {err})") from err
+    if payload is None:
+        raise FileNotFoundError(f"{path}: pretrained CycleGAN not found")
+    if not isinstance(payload, dict) or payload.get("format") != PRETRAINED_FORMAT:
+        raise ValueError(f"{path}: not a cyclesynth pretrained CycleGAN file")
+    return PretrainedCycleGAN(
+        networks=payload["networks"],
+        architecture=payload["architecture"],
+        fingerprint=payload["fingerprint"],
+        source=str(path),
     )
 
 

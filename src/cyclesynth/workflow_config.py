@@ -118,8 +118,50 @@ def uses_synthetic(config: dict) -> bool:
     return any(e["training_set"] == "synthetic" for e in config["experiments"].values())
 
 
-def cyclegan_settings(config: dict) -> dict:
-    return dict(config["cyclegan"])
+CYCLEGAN_STAGE_KEYS = ("init", "pretrain", "finetune")  # workflow keys, not training settings
+
+
+def cyclegan_settings(config: dict, stage: str = "per_image") -> dict:
+    """Training settings of a CycleGAN job. ``stage`` ``per_image`` is a train_cyclegan job
+    (from scratch, or fine-tuning when cyclegan.init is pretrained); ``pretrain`` the
+    pretrain_cyclegan job. The schedule (and fine-tuning's lr and layers) come from
+    cyclegan.pretrain / cyclegan.finetune; everything else is shared."""
+    cyclegan = config["cyclegan"]
+    settings = {k: v for k, v in cyclegan.items() if k not in CYCLEGAN_STAGE_KEYS}
+    if stage == "pretrain":
+        settings["epochs"] = cyclegan["pretrain"]["epochs"]
+        settings["epochs_decay"] = cyclegan["pretrain"]["epochs_decay"]
+    elif stage == "per_image":
+        if cyclegan["init"] == "pretrained":
+            finetune = cyclegan["finetune"]
+            settings["epochs"] = finetune["epochs"]
+            settings["epochs_decay"] = finetune["epochs_decay"]
+            settings["train_layers"] = finetune["layers"]
+            if finetune.get("lr") is not None:
+                settings["lr"] = finetune["lr"]
+    else:
+        raise ValueError(f"unknown CycleGAN stage {stage!r}")
+    return settings
+
+
+def pretrained(config: dict) -> bool:
+    return uses_synthetic(config) and config["cyclegan"]["init"] == "pretrained"
+
+
+def pretrain_images(config: dict, unlabeled: list[str]) -> list[str]:
+    """The unlabeled images whose patches the pretrain_cyclegan job pools."""
+    chosen = config["cyclegan"]["pretrain"]["images"]
+    if chosen is None:
+        return list(unlabeled)
+    if isinstance(chosen, int):
+        return sorted(unlabeled)[:chosen]
+    unknown = [image for image in chosen if image not in unlabeled]
+    if unknown:
+        raise ConfigError(
+            f"config key cyclegan.pretrain.images: {', '.join(map(repr, unknown))} not among the unlabeled "
+            f"images ({', '.join(unlabeled)})"
+        )
+    return [str(image) for image in chosen]
 
 
 def unet_settings(config: dict, experiment: str) -> dict:
@@ -182,6 +224,12 @@ def check_config(config: dict) -> None:
         )
     if cyclegan["epochs"] + cyclegan["epochs_decay"] < 1:
         raise ConfigError("config keys cyclegan.epochs + cyclegan.epochs_decay must be at least 1")
+    if cyclegan["init"] == "pretrained":
+        for stage in ("pretrain", "finetune"):
+            if cyclegan[stage]["epochs"] + cyclegan[stage]["epochs_decay"] < 1:
+                raise ConfigError(
+                    f"config keys cyclegan.{stage}.epochs + cyclegan.{stage}.epochs_decay must be at least 1"
+                )
     phantom = config["dataset"]["phantom"]
     if config["dataset"]["source"] == "phantom" and patches["size"] > min(phantom["height"], phantom["width"]):
         raise ConfigError(

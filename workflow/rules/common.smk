@@ -39,6 +39,8 @@ CYCLESYNTH = f"PYTHONPATH='{SRC}'${{PYTHONPATH:+:$PYTHONPATH}} python -m cyclesy
 
 
 REFERENCE = INDEX.loc[INDEX["role"] == "reference"].iloc[0]
+PRETRAINED = "results/cyclegan/pretrained/networks.pt"
+PRETRAIN_IMAGES = wc.pretrain_images(config, UNLABELED) if wc.pretrained(config) else []
 
 
 wildcard_constraints:
@@ -67,6 +69,15 @@ FIGURES = [
     "segmentations",
     "loss_curves",
 ]
+
+
+def cyclegan_init(wildcards):
+    """The pretrained networks a per-image CycleGAN fine-tunes (none from scratch)."""
+    return [PRETRAINED] if wc.pretrained(config) else []
+
+
+def cyclegan_init_option(wildcards, input):
+    return f"--init {input.init}" if input.init else ""
 
 
 def unet_training_inputs(wildcards):

@@ -1,5 +1,46 @@
 # Synthesis reads the reference and the unlabeled image directly (not the index), so that
-# adding an image to the dataset adds its own jobs and reruns no other.
+# adding an image to the dataset adds its own jobs and reruns no other (with cyclegan.init
+# pretrained, a change in the pretraining images also reruns the fine-tuning).
+rule pretrain_cyclegan:
+    input:
+        reference=REFERENCE["image"],
+        targets=[INDEX.set_index("id").loc[i, "image"] for i in PRETRAIN_IMAGES],
+        checked=expand(
+            "results/data/checked/{id}.json", id=[REFERENCE["id"], *PRETRAIN_IMAGES]
+        ),
+    output:
+        model=PRETRAINED,
+        history="results/cyclegan/pretrained/history.tsv",
+    log:
+        "results/logs/pretrain_cyclegan.log",
+    benchmark:
+        "results/benchmarks/pretrain_cyclegan.tsv"
+    conda:
+        "../../envs/cyclesynth.yaml"
+    threads: resource("pretrain_cyclegan", "threads")
+    resources:
+        mem_mb=resource("pretrain_cyclegan", "mem_mb"),
+        runtime=resource("pretrain_cyclegan", "runtime"),
+        gpu=resource("pretrain_cyclegan", "gpu"),
+    params:
+        settings=wc.as_json(wc.cyclegan_settings(config, "pretrain")),
+        images=PRETRAIN_IMAGES,
+        patch_size=PATCH_SIZE,
+        patch_stride=PATCH_STRIDE,
+        seed=config["seed"],
+        device=config["device"],
+        checkpoint="results/checkpoints/cyclegan/pretrained.pt",
+        cyclesynth=CYCLESYNTH,
+    shell:
+        "{params.cyclesynth} pretrain-cyclegan --reference {input.reference}"
+        " --targets {input.targets} --images {params.images}"
+        " --settings {params.settings:q} --patch-size {params.patch_size}"
+        " --patch-stride {params.patch_stride} --seed {params.seed}"
+        " --device {params.device} --threads {threads}"
+        " --checkpoint {params.checkpoint} --model {output.model}"
+        " --history {output.history} > {log} 2>&1"
+
+
 rule train_cyclegan:
     input:
         reference=REFERENCE["image"],
@@ -8,6 +49,7 @@ rule train_cyclegan:
             f"results/data/checked/{REFERENCE['id']}.json",
             "results/data/checked/{image}.json",
         ],
+        init=cyclegan_init,
     output:
         model="results/cyclegan/{image}/generator.pt",
         history="results/cyclegan/{image}/history.tsv",
@@ -29,10 +71,11 @@ rule train_cyclegan:
         seed=config["seed"],
         device=config["device"],
         checkpoint="results/checkpoints/cyclegan/{image}.pt",
+        init=cyclegan_init_option,
         cyclesynth=CYCLESYNTH,
     shell:
         "{params.cyclesynth} train-cyclegan --reference {input.reference}"
-        " --target {input.target} --image {wildcards.image}"
+        " --target {input.target} --image {wildcards.image} {params.init}"
         " --settings {params.settings:q} --patch-size {params.patch_size}"
         " --patch-stride {params.patch_stride} --seed {params.seed}"
         " --device {params.device} --threads {threads}"
