@@ -370,6 +370,25 @@ def build_model(settings: UNetSettings) -> UNet:
     )
 
 
+def training_step(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch_x: torch.Tensor,
+    batch_y: torch.Tensor,
+    settings: "UNetSettings",
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """One step on a batch of patches ((N, 3, h, w) in [0, 1], labels (N, h, w)): augment,
+    forward, weighted cross-entropy, backward, Adam. Returns the detached loss."""
+    batch_x, batch_y = augment_batch(batch_x, batch_y, settings.augment, generator)
+    logits = model(normalise(batch_x))
+    loss = weighted_cross_entropy(logits, batch_y, settings.vessel_weight)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
 def train_unet(
     images: Sequence[np.ndarray],
     labels: Sequence[np.ndarray],
@@ -428,13 +447,8 @@ def train_unet(
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(settings, (epoch - 1) * steps_per_epoch + batch_number, total_steps)
             index = order[start : start + settings.batch_size]
-            batch_x, batch_y = augment_batch(x_all[index], y_all[index], settings.augment, generator)
-            logits = model(normalise(batch_x))
-            loss = weighted_cross_entropy(logits, batch_y, settings.vessel_weight)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach().double() * len(index)
+            loss = training_step(model, optimizer, x_all[index], y_all[index], settings, generator)
+            total += loss.double() * len(index)
         epoch_loss = float(total) / n_patches
         check_finite({"weighted_cross_entropy": epoch_loss}, epoch, "U-Net training")
         seconds = time.perf_counter() - started
