@@ -38,6 +38,13 @@ def test_profile_asks_for_gpus_on_the_training_jobs(tmp_path):
     assert "gpu=1" not in blocks["check_image"]
 
 
+def test_profile_asks_for_a_gpu_for_pretraining(tmp_path):
+    result = snakemake(tmp_path, "-n", "--profile", str(PROFILE), "--config", "cyclegan={init: pretrained}")
+    blocks = {b.split(":", 1)[0]: b for b in result.stdout.split("\nrule ")}
+    assert re.search(r"resources:.*\bgpu=1\b", blocks["pretrain_cyclegan"]), blocks["pretrain_cyclegan"]
+    assert "cpus_per_task=4" in blocks["pretrain_cyclegan"]
+
+
 def profile_for_the_test_node(tmp_path) -> Path:
     """The shipped profile with what a 2-core test node without accounting needs."""
     profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
