@@ -104,3 +104,11 @@ def test_unknown_pretraining_image_is_named_before_any_job(tmp_path):
     result = snakemake(tmp_path, "-n", configfile=configfile, check=False)
     assert result.returncode != 0
     assert "cyclegan.pretrain.images: '99' not among the unlabeled images (04, 05, 06)" in result.stdout + result.stderr
+
+
+def test_report_gets_the_pretraining_history(pretrained_run, tmp_path):
+    configfile = write(pretrained_config(), tmp_path / "same.yaml")
+    result = snakemake(pretrained_run, "-n", "-p", configfile=configfile)
+    report_command = next(line for line in result.stdout.splitlines() if "cyclesynth report" in line)
+    assert "--pretrain-history results/cyclegan/pretrained/history.tsv" in report_command
+    assert planned_jobs(result.stdout).get("pretrain_cyclegan") is None  # done already

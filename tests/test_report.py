@@ -333,3 +333,20 @@ def test_missing_synthetic_inputs(inputs):
 def test_missing_metrics_is_an_error(inputs):
     with pytest.raises(FileNotFoundError, match="nope.tsv"):
         _run(inputs, inputs["tmp_path"] / "bad", metrics_tsvs={"all_labels": inputs["tmp_path"] / "nope.tsv"})
+
+
+def test_loss_curves_put_the_pretraining_before_the_fine_tuning(monkeypatch, tmp_path):
+    figures = []
+    monkeypatch.setattr(report, "_save", lambda fig, path: figures.append(fig))
+    losses = ["loss_G_A", "loss_G_B", "loss_D_A", "loss_D_B", "loss_cycle_A", "loss_cycle_B"]
+    tune = pd.DataFrame({"epoch": [1, 2], **{c: [0.5, 0.4] for c in losses}})
+    pre = pd.DataFrame({"epoch": [1, 2, 3], **{c: [1.0, 0.8, 0.6] for c in losses}})
+    report.plot_loss_curves({"22": tune}, {}, tmp_path / "a.png", pretrain_history=pre)
+    report.plot_loss_curves({"22": tune}, {}, tmp_path / "b.png")
+    with_pre, without = figures[0].axes[0], figures[1].axes[0]
+    dashed = [line for line in with_pre.get_lines() if line.get_linestyle() == "--" and len(line.get_xdata())]
+    assert len(dashed) == 3  # generator, discriminator, cycle
+    for line in dashed:
+        assert list(line.get_xdata()) == [-2, -1, 0] and list(line.get_ydata()) == [2.0, 1.6, 1.2]
+    assert "pretraining" in with_pre.get_title() and "pretraining" not in without.get_title()
+    assert not [line for line in without.get_lines() if line.get_linestyle() == "--"]

@@ -299,6 +299,7 @@ def cmd_report(args) -> None:
         metrics_tsvs=_pairs(args.metrics),
         human_tsv=args.human,
         cyclegan_histories=_pairs(args.cyclegan_history),
+        pretrain_history=args.pretrain_history,
         unet_histories=_pairs(args.unet_history),
         predictions_dir=args.predictions_dir,
         experiment_labels=args.labels,
@@ -440,6 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", nargs="+", required=True, help="experiment=path.tsv ...")
     p.add_argument("--human", default=None)
     p.add_argument("--cyclegan-history", nargs="*", default=[], help="image=path.tsv ...")
+    p.add_argument("--pretrain-history", default=None, help="the pretrained CycleGAN's history.tsv")
     p.add_argument("--unet-history", nargs="*", default=[], help="experiment=path.tsv ...")
     p.add_argument("--predictions-dir", required=True)
     p.add_argument("--labels", type=_json, default={}, help='JSON {"experiment": "row label"}')

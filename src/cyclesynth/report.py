@@ -541,9 +541,12 @@ def plot_loss_curves(
     out_path: PathLike,
     *,
     experiment_labels: Mapping[str, str] | None = None,
+    pretrain_history: pd.DataFrame | None = None,
 ) -> None:
     """Two panels: CycleGAN losses per epoch (one light line per image and loss, bold mean)
-    and U-Net training loss per epoch per experiment (log y)."""
+    and U-Net training loss per epoch per experiment (log y). With ``pretrain_history``
+    (cyclegan.init pretrained), the pretraining's losses come first, dashed, at epochs
+    -P+1..0, so that each image's fine-tuning (epochs 1..F) continues them."""
     labels = dict(experiment_labels or {})
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.4))
     cyclegan = {k: v for k, v in cyclegan_histories.items() if v is not None and len(v)}
@@ -562,7 +565,18 @@ def plot_loss_curves(
             if curves:
                 mean = pd.concat(curves, axis=1).mean(axis=1).sort_index()
                 left.plot(mean.index, mean.to_numpy(), color=colour, linewidth=2, label=f"{name}, mean")
-        left.set_title(f"CycleGAN training losses ({len(cyclegan)} image(s), light: each image)", fontsize=10)
+        title = f"CycleGAN training losses ({len(cyclegan)} image(s), light: each image)"
+        if pretrain_history is not None and len(pretrain_history):
+            shift = np.arange(1, len(pretrain_history) + 1) - len(pretrain_history)
+            for colour, columns in zip(colours, _CYCLEGAN_LOSSES.values()):
+                present = [c for c in columns if c in pretrain_history.columns]
+                if present:
+                    left.plot(shift, pretrain_history[present].sum(axis=1), color=colour, linestyle="--",
+                              linewidth=1.5)
+            left.axvline(0.5, color="0.5", linewidth=0.8)
+            left.plot([], [], color="0.3", linestyle="--", label="pretraining (epochs of the pooled patches)")
+            title = f"CycleGAN: pretraining (dashed, epochs <= 0), then fine-tuning per image ({len(cyclegan)})"
+        left.set_title(title, fontsize=10)
         left.legend(fontsize=8)
     else:
         left.text(0.5, 0.5, "No CycleGAN histories\n(this configuration has no synthetic experiment)",
@@ -609,6 +623,7 @@ def write_report(
     cyclegan_histories: Mapping[str, PathLike],
     unet_histories: Mapping[str, PathLike],
     predictions_dir: PathLike,
+    pretrain_history: PathLike | None = None,
     experiment_labels: Mapping[str, str],
     mse_threshold: float | None,
     out_summary: PathLike,
@@ -643,5 +658,6 @@ def write_report(
         {experiment: read_history(path) for experiment, path in unet_histories.items()},
         paths["loss_curves"],
         experiment_labels=experiment_labels,
+        pretrain_history=read_history(pretrain_history) if pretrain_history is not None else None,
     )
     return {"summary": Path(out_summary), "table1": Path(out_table1), **paths}

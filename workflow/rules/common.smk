@@ -117,6 +117,8 @@ def report_inputs(wildcards):
         inputs["cyclegan_history"] = expand(
             "results/cyclegan/{image}/history.tsv", image=UNLABELED
         )
+    if wc.pretrained(config):
+        inputs["pretrain_history"] = "results/cyclegan/pretrained/history.tsv"
     return inputs
 
 
@@ -129,4 +131,6 @@ def report_options(wildcards, input):
             f"{i}={p}" for i, p in zip(UNLABELED, input.cyclegan_history)
         )
         options += f" --quality {input.quality} --cyclegan-history {cyclegan}"
+    if wc.pretrained(config):
+        options += f" --pretrain-history {input.pretrain_history}"
     return options
