@@ -83,17 +83,7 @@ def cyclegan_throughput(settings: CycleGANSettings, device, repeats: int, steps:
         index = rng.integers(0, len(patches), size=b)
         model.optimize_parameters(data_a.batch(index, rng), data_b.batch(index, rng))
 
-    for _ in range(warmup):
-        step()
-    rates = []
-    for _ in range(repeats):
-        _sync(device)
-        started = time.perf_counter()
-        for _ in range(steps):
-            step()
-        _sync(device)
-        rates.append(steps * b / (time.perf_counter() - started))
-    return summary(rates)
+    return timed_rates(step, device, repeats, steps, warmup, b)
 
 
 def unet_throughput(settings: UNetSettings, device, repeats: int, steps: int, side: int, warmup: int = 2) -> dict:
@@ -111,6 +101,12 @@ def unet_throughput(settings: UNetSettings, device, repeats: int, steps: int, si
         start = (next(counter) % 4) * b
         training_step(model, optimizer, x[start : start + b], y[start : start + b], settings, generator)
 
+    return timed_rates(step, device, repeats, steps, warmup, b)
+
+
+def timed_rates(step, device, repeats: int, steps: int, warmup: int, per_step: int) -> dict:
+    """``warmup`` untimed calls of ``step``, then ``repeats`` runs of ``steps`` calls each;
+    the summary of the runs' rates (``per_step`` patches per call)."""
     for _ in range(warmup):
         step()
     rates = []
@@ -120,7 +116,7 @@ def unet_throughput(settings: UNetSettings, device, repeats: int, steps: int, si
         for _ in range(steps):
             step()
         _sync(device)
-        rates.append(steps * b / (time.perf_counter() - started))
+        rates.append(steps * per_step / (time.perf_counter() - started))
     return summary(rates)
 
 
