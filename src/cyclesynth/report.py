@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import os
+import textwrap
 from pathlib import Path
 from typing import Iterable, Mapping
 
@@ -347,8 +348,8 @@ def _show(ax, image: np.ndarray | None, title: str | None = None, *, missing: st
         ax.imshow(image, cmap="gray", vmin=0, vmax=1)
     else:
         ax.imshow(image)
-    if title:
-        ax.set_title(title, fontsize=9)
+    if title:  # long experiment labels wrap instead of running into the next panel
+        ax.set_title(textwrap.fill(title, 30), fontsize=9)
 
 
 def _grid(rows: int, cols: int, aspect: float, *, panel: float = 2.8):
