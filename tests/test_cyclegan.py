@@ -23,6 +23,7 @@ from cyclesynth.cyclegan_training import (
     ImagePool,
     LOSS_NAMES,
     PretrainedCycleGAN,
+    architecture,
     linear_decay_rule,
     load_generator,
     load_pretrained,
@@ -369,7 +370,7 @@ def test_residual_generator_trains_saves_and_loads(domains, tmp_path):
 def pretrained_from(result, settings: CycleGANSettings) -> PretrainedCycleGAN:
     return PretrainedCycleGAN(
         networks=result.network_states,
-        architecture={k: getattr(settings, k) for k in ("ngf", "ndf", "n_blocks", "n_layers_d", "residual")},
+        architecture=architecture(settings),
         fingerprint=result.fingerprint,
         source="test",
     )

@@ -85,20 +85,24 @@ def cmd_prepare_dataset(args) -> None:
 # --------------------------------------------------------------------------- synthesis
 
 
+def _image_patches(path: str, args) -> np.ndarray:
+    """The image's patches on the workflow's grid (--patch-size, --patch-stride)."""
+    from cyclesynth.images import read_rgb
+    from cyclesynth.patches import extract_patches
+
+    return extract_patches(read_rgb(path), args.patch_size, args.patch_stride)[0]
+
+
 def cmd_pretrain_cyclegan(args) -> None:
     from cyclesynth.cyclegan_training import CycleGANSettings, save_pretrained, train_cyclegan
     from cyclesynth.experiments import derive_seed
-    from cyclesynth.images import read_rgb
-    from cyclesynth.patches import extract_patches
 
     if len(args.images) != len(args.targets):
         raise SystemExit(f"--images names {len(args.images)} ids but --targets gives {len(args.targets)} files")
     device = _runtime(args)
     settings = CycleGANSettings.from_dict(args.settings)
-    reference_patches, _ = extract_patches(read_rgb(args.reference), args.patch_size, args.patch_stride)
-    pooled = np.concatenate(
-        [extract_patches(read_rgb(path), args.patch_size, args.patch_stride)[0] for path in args.targets]
-    )
+    reference_patches = _image_patches(args.reference, args)
+    pooled = np.concatenate([_image_patches(path, args) for path in args.targets])
     seed = derive_seed(args.seed, "cyclegan-pretrain")
     log(
         f"CycleGAN pretraining: reference {args.reference} ({len(reference_patches)} patches) against "
@@ -117,16 +121,14 @@ def cmd_pretrain_cyclegan(args) -> None:
 def cmd_train_cyclegan(args) -> None:
     from cyclesynth.cyclegan_training import CycleGANSettings, load_pretrained, save_generator, train_cyclegan
     from cyclesynth.experiments import derive_seed
-    from cyclesynth.images import read_rgb
-    from cyclesynth.patches import extract_patches
 
     device = _runtime(args)
     settings = CycleGANSettings.from_dict(args.settings)
     init = load_pretrained(args.init) if args.init else None
     if init is not None:
         init.check_architecture(settings)  # before any image is read
-    reference_patches, _ = extract_patches(read_rgb(args.reference), args.patch_size, args.patch_stride)
-    target_patches, _ = extract_patches(read_rgb(args.target), args.patch_size, args.patch_stride)
+    reference_patches = _image_patches(args.reference, args)
+    target_patches = _image_patches(args.target, args)
     seed = derive_seed(args.seed, "cyclegan", args.image)
     log(
         f"CycleGAN reference {args.reference} -> image {args.image} ({args.target}): {len(reference_patches)} + "

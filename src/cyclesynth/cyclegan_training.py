@@ -689,6 +689,11 @@ def save_generator(path: str | os.PathLike, state_dict: dict, settings: CycleGAN
     )
 
 
+def architecture(settings: CycleGANSettings) -> dict:
+    """The settings that fix the networks' shapes (:data:`ARCHITECTURE_KEYS`)."""
+    return {key: getattr(settings, key) for key in ARCHITECTURE_KEYS}
+
+
 @dataclass
 class PretrainedCycleGAN:
     """The four networks of a pretrained CycleGAN, the start of every per-image fine-tuning."""
@@ -699,7 +704,7 @@ class PretrainedCycleGAN:
     source: str = ""  # where it was loaded from (for messages)
 
     def check_architecture(self, settings: CycleGANSettings) -> None:
-        wanted = {key: getattr(settings, key) for key in ARCHITECTURE_KEYS}
+        wanted = architecture(settings)
         differ = [f"{k} {self.architecture.get(k)!r} vs {v!r}" for k, v in wanted.items() if self.architecture.get(k) != v]
         if differ:
             raise ValueError(
@@ -714,7 +719,7 @@ def save_pretrained(path: str | os.PathLike, result: CycleGANResult, settings: C
         path,
         {
             "format": PRETRAINED_FORMAT,
-            "architecture": {key: getattr(settings, key) for key in ARCHITECTURE_KEYS},
+            "architecture": architecture(settings),
             "settings": settings.to_dict(),
             "fingerprint": result.fingerprint,
             "networks": result.network_states,

@@ -222,14 +222,12 @@ def check_config(config: dict) -> None:
             f"config key cyclegan.crop_size ({cyclegan['crop_size']}) exceeds cyclegan.load_size "
             f"({cyclegan['load_size']})"
         )
-    if cyclegan["epochs"] + cyclegan["epochs_decay"] < 1:
-        raise ConfigError("config keys cyclegan.epochs + cyclegan.epochs_decay must be at least 1")
+    schedules = {"cyclegan": cyclegan}
     if cyclegan["init"] == "pretrained":
-        for stage in ("pretrain", "finetune"):
-            if cyclegan[stage]["epochs"] + cyclegan[stage]["epochs_decay"] < 1:
-                raise ConfigError(
-                    f"config keys cyclegan.{stage}.epochs + cyclegan.{stage}.epochs_decay must be at least 1"
-                )
+        schedules.update({"cyclegan.pretrain": cyclegan["pretrain"], "cyclegan.finetune": cyclegan["finetune"]})
+    for key, schedule in schedules.items():
+        if schedule["epochs"] + schedule["epochs_decay"] < 1:
+            raise ConfigError(f"config keys {key}.epochs + {key}.epochs_decay must be at least 1")
     phantom = config["dataset"]["phantom"]
     if config["dataset"]["source"] == "phantom" and patches["size"] > min(phantom["height"], phantom["width"]):
         raise ConfigError(
