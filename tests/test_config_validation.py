@@ -54,7 +54,7 @@ def test_every_violation_is_listed_with_its_key():
 def test_top_level_unknown_key_and_enum():
     problems = schema_errors({"sed": 1, "dataset": {"source": "kaggle"}}, SCHEMA)
     assert "config: unknown key(s) 'sed'; known keys:" in problems[-1] or any("unknown key(s) 'sed'" in p for p in problems)
-    assert "config key dataset.source: 'kaggle' is not one of 'phantom', 'drive'" in problems
+    assert "config key dataset.source: 'kaggle' is not one of 'phantom', 'drive', 'samplesheet'" in problems
 
 
 def test_check_against_schema_raises_with_all_messages():

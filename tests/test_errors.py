@@ -182,8 +182,8 @@ def test_image_label_and_mask_of_different_sizes(broken_run):
 def test_label_that_is_not_binary(broken_run):
     workdir, root, _ = broken_run
     log = _check_log(workdir, "03")
-    assert f"{root / 'training/1st_manual/03_manual1.gif'}: label/mask is not binary: found values such as" in log
-    assert "(expected only 0 and 255)" in log
+    assert f"{root / 'training/1st_manual/03_manual1.gif'}: label/mask is not binary: found 64 values such as" in log
+    assert "(expected only two values, such as 0 and 255)" in log
 
 
 def test_truncated_image(broken_run):

@@ -96,3 +96,23 @@ def test_a_writer_killed_mid_write_leaves_no_file_under_the_final_name(tmp_path)
     assert not target.exists()
     leftovers = [p.name for p in tmp_path.iterdir()]
     assert len(leftovers) == 1 and leftovers[0].startswith(".model.pt.") and leftovers[0].endswith(".tmp.pt")
+
+
+@pytest.mark.parametrize("levels", [(0, 255), (0, 1), (0, 128), (3, 200)])
+def test_any_two_valued_label_is_binary_with_the_higher_value_as_foreground(tmp_path, levels):
+    mask = np.zeros((6, 7), bool)
+    mask[2:4, 1:5] = True
+    Image.fromarray(np.where(mask, levels[1], levels[0]).astype(np.uint8)).save(tmp_path / "l.png")
+    np.testing.assert_array_equal(read_binary(tmp_path / "l.png"), mask)
+
+
+def test_constant_masks_follow_their_level(tmp_path):
+    Image.fromarray(np.full((4, 4), 255, np.uint8)).save(tmp_path / "fov.png")
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "empty.png")
+    assert read_binary(tmp_path / "fov.png").all() and not read_binary(tmp_path / "empty.png").any()
+
+
+def test_three_valued_label_is_refused_naming_the_count(tmp_path):
+    Image.fromarray(np.array([[0, 128, 255]] * 3, np.uint8)).save(tmp_path / "l.png")
+    with pytest.raises(ImageReadError, match=r"l\.png: label/mask is not binary: found 3 values such as \[0, 128, 255\]"):
+        read_binary(tmp_path / "l.png")

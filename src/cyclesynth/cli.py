@@ -62,7 +62,7 @@ def cmd_check_image(args) -> None:
     from cyclesynth.images import atomic_path
 
     annotations = {"label": args.label or "", "fov": args.fov or "", "label2": args.label2 or ""}
-    summary = check_image(args.image, annotations, min_size=args.min_size)
+    summary = check_image(args.image, annotations, min_size=args.min_size, context=args.context)
     with atomic_path(args.out) as tmp:
         tmp.write_text(json.dumps(summary, indent=1) + "\n")
     for note in summary["notes"]:
@@ -72,14 +72,48 @@ def cmd_check_image(args) -> None:
 
 def cmd_prepare_dataset(args) -> None:
     from cyclesynth.datasets import RoleSettings, check_complete, check_no_orphans, plan_dataset
+    from cyclesynth.samplesheet import samplesheet_index
 
     roles = RoleSettings(args.reference, args.include_test_as_unlabeled, args.max_unlabeled)
-    index = plan_dataset(args.root, roles)
-    check_no_orphans(args.root)
-    check_complete(index)
+    if args.samplesheet:
+        index = samplesheet_index(args.samplesheet, roles)
+    else:
+        index = plan_dataset(args.root, roles)
+        check_no_orphans(args.root)
+        check_complete(index)
     _write_table(index, args.out)
     counts = index["role"].value_counts().to_dict()
-    log(f"dataset {args.root}: {counts}; {int(index['unlabeled'].sum())} unlabeled images for synthesis")
+    source = args.samplesheet or args.root
+    log(f"dataset {source}: {counts}; {int(index['unlabeled'].sum())} unlabeled images for synthesis")
+
+
+def cmd_samplesheet(args) -> None:
+    from cyclesynth.layouts import LAYOUTS, drive_rows, glob_rows, layout_rows
+    from cyclesynth.samplesheet import write_samplesheet
+
+    layout = args.layout or ("glob" if args.images else None)
+    if layout is None:
+        raise SystemExit("cyclesynth samplesheet: give --layout (drive, chase_db1, hrf, stare) with --root, "
+                         "or --images GLOB --reference PATH --label PATH")
+    if layout == "glob":
+        missing = [flag for flag, value in (("--images", args.images), ("--reference", args.reference),
+                                            ("--label", args.label)) if not value]
+        if missing:
+            raise SystemExit(f"cyclesynth samplesheet: the glob layout needs {', '.join(missing)}")
+        rows = glob_rows(args.images, reference=args.reference, label=args.label, fov=args.fov,
+                         labels=args.labels, fovs=args.fovs, test=args.test)
+    else:
+        if not args.root:
+            raise SystemExit(f"cyclesynth samplesheet: --layout {layout} needs --root (the dataset's folder)")
+        if layout == "drive":
+            rows = drive_rows(args.root, args.reference)
+        else:
+            rows = layout_rows(LAYOUTS[layout], args.root, reference=args.reference, n_test=args.n_test,
+                               test_ids=args.test_ids)
+    table = write_samplesheet(rows, args.out)
+    counts = table["role"].value_counts().to_dict()
+    log(f"wrote {args.out}: {len(table)} images {counts}; reference "
+        f"{table.loc[table['role'] == 'reference', 'id'].iloc[0]}")
 
 
 # --------------------------------------------------------------------------- synthesis
@@ -156,7 +190,7 @@ def cmd_synthesize(args) -> None:
     from cyclesynth.synthesis import synthesize_image
 
     device = _runtime(args)
-    fov = read_binary(args.fov) if args.mask_outside_fov else None
+    fov = read_binary(args.fov) if args.mask_outside_fov and args.fov else None
     image = synthesize_image(
         read_rgb(args.reference),
         args.model,
@@ -173,7 +207,8 @@ def cmd_filter_synthetic(args) -> None:
     from cyclesynth.images import read_binary, read_rgb
     from cyclesynth.quality_filter import judge
 
-    reference_image, fov = read_rgb(args.reference), read_binary(args.fov)
+    reference_image = read_rgb(args.reference)
+    fov = read_binary(args.fov) if args.fov else np.ones(reference_image.shape[:2], bool)
     rows = []
     for image_id, path in zip(args.images, args.synthetic):
         verdict = judge(
@@ -204,7 +239,7 @@ def cmd_train_unet(args) -> None:
     pairs = training_pairs(index, args.training_set, quality=quality, include_reference=args.include_reference)
     images = [read_rgb(p.image) for p in pairs]
     labels = [read_binary(p.label) for p in pairs]
-    fovs = [read_binary(p.fov) for p in pairs]
+    fovs = [read_binary(p.fov) if p.fov else np.ones(label.shape, bool) for p, label in zip(pairs, labels)]
     log(
         f"U-Net '{args.experiment}' ({args.training_set}): {len(pairs)} training images, "
         f"{settings.epochs} epochs, augment {settings.augment}, device {device}"
@@ -228,13 +263,14 @@ def cmd_predict(args) -> None:
     model, settings = load_model(args.model, device)
     index = read_index(args.index)
     out = Path(args.out_dir)
-    for row in index[index["role"] == "test"].itertuples():
+    scored = _scored(index)
+    for row in scored.itertuples():
         probability = predict_probabilities(
             model, read_rgb(row.image), patch_size=settings.patch_size, stride=settings.patch_stride, device=device
         )
         write_png(out / f"{row.id}_probability.png", np.round(probability * 65535).astype(np.uint16))
         write_png(out / f"{row.id}.png", probability >= 0.5)
-    log(f"predicted {int((index['role'] == 'test').sum())} test images into {out}")
+    log(f"predicted {len(scored)} labeled test images into {out}")
 
 
 def _read_probability(path: Path) -> np.ndarray:
@@ -248,6 +284,18 @@ def _regions(fov: np.ndarray) -> dict:
     return {"fov": fov, "image": None}
 
 
+def _scored(index: pd.DataFrame) -> pd.DataFrame:
+    """The test images that have a label (the others are segmented, not scored)."""
+    return index[(index["role"] == "test") & (index["label"] != "")]
+
+
+def _fov(path: str, shape) -> np.ndarray:
+    """The FOV mask, or the whole image where there is none."""
+    from cyclesynth.images import read_binary
+
+    return read_binary(path) if path else np.ones(shape, bool)
+
+
 def cmd_evaluate(args) -> None:
     from cyclesynth.datasets import read_index
     from cyclesynth.images import read_binary
@@ -255,9 +303,10 @@ def cmd_evaluate(args) -> None:
 
     index = read_index(args.index)
     rows = []
-    for row in index[index["role"] == "test"].itertuples():
+    for row in _scored(index).itertuples():
         probability = _read_probability(Path(args.predictions_dir) / f"{row.id}_probability.png")
-        truth, fov = read_binary(row.label), read_binary(row.fov)
+        truth = read_binary(row.label)
+        fov = _fov(row.fov, truth.shape)
         for result in evaluate_probabilities(probability, truth, _regions(fov), args.thresholds):
             rows.append({"experiment": args.experiment, "image": row.id, **result})
     _write_table(pd.DataFrame(rows), args.out)
@@ -271,8 +320,9 @@ def cmd_evaluate_human(args) -> None:
 
     index = read_index(args.index)
     rows = []
-    for row in index[(index["role"] == "test") & (index["label2"] != "")].itertuples():
-        second, truth, fov = read_binary(row.label2), read_binary(row.label), read_binary(row.fov)
+    for row in _scored(index)[lambda t: t["label2"] != ""].itertuples():
+        second, truth = read_binary(row.label2), read_binary(row.label)
+        fov = _fov(row.fov, truth.shape)
         for result in evaluate_binary(second, truth, _regions(fov)):
             rows.append({"experiment": "human (2nd observer)", "image": row.id, **result})
     columns = ["experiment", "image", "region", "threshold_name", "threshold", "sensitivity", "specificity",
@@ -292,6 +342,20 @@ def _pairs(values: list[str]) -> dict[str, str]:
     return result
 
 
+def cmd_segment(args) -> None:
+    from cyclesynth.segmentation import SegmentationError, segment_files
+
+    device = _runtime(args)
+    try:
+        table = segment_files(
+            args.model, args.images, args.out, names=args.names, threshold=args.threshold, device=device,
+            progress=not args.no_progress, log=log,
+        )
+    except SegmentationError as err:
+        raise SystemExit(f"cyclesynth segment: error: {err}") from None
+    log(f"wrote masks, probabilities and overlays of {len(table)} image(s) and segmentations.tsv to {args.out}")
+
+
 def cmd_report(args) -> None:
     from cyclesynth.report import write_report
 
@@ -309,6 +373,7 @@ def cmd_report(args) -> None:
         out_summary=args.summary,
         out_table1=args.table1,
         figures_dir=args.figures_dir,
+        segmentation_tables=_pairs(args.segmentations),
     )
     log(f"wrote {args.summary}, {args.table1} and figures in {args.figures_dir}")
 
@@ -344,16 +409,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fov", default="")
     p.add_argument("--label2", default="")
     p.add_argument("--min-size", type=int, required=True, help="smallest side allowed (the patch size)")
+    p.add_argument("--context", default="", help="where the image is listed (a samplesheet row), for messages")
     p.add_argument("--out", required=True, help="JSON summary written when the image passes")
     p.set_defaults(func=cmd_check_image)
 
-    p = sub.add_parser("prepare-dataset", help="index a dataset in the DRIVE layout (roles)")
-    p.add_argument("--root", required=True)
+    p = sub.add_parser("prepare-dataset", help="index a dataset (DRIVE layout or samplesheet) with roles")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--root", help="a dataset in the DRIVE layout")
+    where.add_argument("--samplesheet", help="a samplesheet (TSV or CSV)")
     p.add_argument("--reference", default=None)
     p.add_argument("--include-test-as-unlabeled", action="store_true")
     p.add_argument("--max-unlabeled", type=int, default=None)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_prepare_dataset)
+
+    p = sub.add_parser(
+        "samplesheet",
+        help="write a samplesheet from a folder",
+        description="Write a samplesheet (TSV; CSV if --out ends in .csv) from a folder: --layout drive, "
+        "chase_db1, hrf or stare with --root, or any folder with --images GLOB --reference PATH --label PATH.",
+    )
+    p.add_argument("--out", required=True, help="the samplesheet to write (paths in it are relative to it)")
+    p.add_argument("--layout", choices=["drive", "chase_db1", "hrf", "stare", "glob"], default=None,
+                   help="the folder's file naming (default: glob when --images is given)")
+    p.add_argument("--root", help="the dataset's folder (named layouts)")
+    p.add_argument("--reference", default=None,
+                   help="the reference: an id (named layouts; default the first labeled training image) or a file (glob)")
+    p.add_argument("--n-test", type=int, default=None,
+                   help="named single-folder layouts: the last N images (id order) are test images "
+                        "(default: chase_db1 8, hrf and stare 0)")
+    p.add_argument("--test-ids", nargs="+", default=None, help="named single-folder layouts: these ids are test images")
+    p.add_argument("--images", help="glob layout: the images (quote it), e.g. 'imgs/*.jpg'")
+    p.add_argument("--label", help="glob layout: the reference's label")
+    p.add_argument("--fov", help="glob layout: the reference's FOV mask (optional)")
+    p.add_argument("--labels", help="glob layout: other labels, a pattern with {id} = the image's file stem")
+    p.add_argument("--fovs", help="glob layout: FOV masks, a pattern with {id} = the image's file stem")
+    p.add_argument("--test", help="glob layout: test images (a glob); scored where --labels finds a label")
+    p.set_defaults(func=cmd_samplesheet)
 
     p = sub.add_parser("pretrain-cyclegan", help="pretrain one CycleGAN: reference <-> patches pooled from images")
     p.add_argument("--reference", required=True, help="the reference image")
@@ -384,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synthesize", help="restyle the reference with a trained generator")
     p.add_argument("--reference", required=True)
-    p.add_argument("--fov", required=True, help="the reference's FOV mask")
+    p.add_argument("--fov", default=None, help="the reference's FOV mask (default: the whole image)")
     p.add_argument("--model", required=True)
     patch_args(p)
     p.add_argument("--mask-outside-fov", action="store_true")
@@ -394,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("filter-synthetic", help="MSE of each synthetic image against the reference, and a verdict")
     p.add_argument("--reference", required=True)
-    p.add_argument("--fov", required=True, help="the reference's FOV mask")
+    p.add_argument("--fov", default=None, help="the reference's FOV mask (default: the whole image)")
     p.add_argument("--images", nargs="+", required=True, help="unlabeled ids, in the order of --synthetic")
     p.add_argument("--synthetic", nargs="+", required=True)
     p.add_argument("--normalize", choices=["zscore", "none"], required=True)
@@ -437,10 +529,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_evaluate_human)
 
+    p = sub.add_parser(
+        "segment",
+        help="segment images with a trained U-Net: mask, probability map and overlay per image",
+        description="Segment images of any size with a trained U-Net (results/unet/<experiment>/model.pt). "
+        "Writes <name>_mask.png, <name>_probability.png (16-bit) and <name>_overlay.png per image and "
+        "segmentations.tsv into --out; <name> is the file stem unless --names gives it.",
+    )
+    p.add_argument("--model", required=True, help="a trained U-Net, e.g. results/unet/synthetic/model.pt")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("images", nargs="+", help="image files (any format imageio reads)")
+    p.add_argument("--names", nargs="+", default=None, help="output names, one per image (default: file stems)")
+    p.add_argument("--threshold", default="weight_corrected",
+                   help="weight_corrected (w/(1+w), w the model's vessel weight; default) or a number in (0, 1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    runtime_args(p)
+    p.set_defaults(func=cmd_segment)
+
     p = sub.add_parser("report", help="summary table, Table 1 and figures")
     p.add_argument("--index", required=True)
     p.add_argument("--quality", default=None)
-    p.add_argument("--metrics", nargs="+", required=True, help="experiment=path.tsv ...")
+    p.add_argument("--metrics", nargs="*", default=[], help="experiment=path.tsv ... (none when no image is scored)")
+    p.add_argument("--segmentations", nargs="*", default=[], help="experiment=segmentations.tsv ...")
     p.add_argument("--human", default=None)
     p.add_argument("--cyclegan-history", nargs="*", default=[], help="image=path.tsv ...")
     p.add_argument("--pretrain-history", default=None, help="the pretrained CycleGAN's history.tsv")

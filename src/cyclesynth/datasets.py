@@ -154,7 +154,8 @@ def assign_roles(table: pd.DataFrame, roles: RoleSettings) -> pd.DataFrame:
             "no unlabeled images: the dataset has only the reference among its training images "
             "(add images, or set dataset.include_test_as_unlabeled)"
         )
-    return table[INDEX_COLUMNS].reset_index(drop=True)
+    extra = [c for c in table.columns if c not in INDEX_COLUMNS]  # e.g. a samplesheet's origin
+    return table[INDEX_COLUMNS + extra].reset_index(drop=True)
 
 
 def plan_dataset(root: str | Path, roles: RoleSettings) -> pd.DataFrame:
@@ -162,17 +163,20 @@ def plan_dataset(root: str | Path, roles: RoleSettings) -> pd.DataFrame:
     return assign_roles(plan_drive(root), roles)
 
 
-def check_complete(index: pd.DataFrame) -> None:
-    """Every file the workflow needs is named: labels for the reference and the test images,
-    FOV masks for every image in use. (Other training images may lack labels: the
-    ``all_labels`` experiment uses the training images that have them.)"""
+def check_complete(index: pd.DataFrame, *, require_fov: bool = True, require_test_labels: bool = True) -> None:
+    """Every file the workflow needs is named: a label for the reference and (with
+    ``require_test_labels``, DRIVE and phantom) the test images, a FOV mask for every image in
+    use (with ``require_fov``). Other training images may lack labels: the ``all_labels``
+    experiment uses those that have them. A samplesheet needs neither: an image without a FOV
+    mask is used whole, and a test image without a label is segmented but not scored."""
     problems = []
     for row in index.itertuples():
         if row.role == "unused":
             continue
-        if not row.fov:
+        if require_fov and not row.fov:
             problems.append(f"image {row.image} has no FOV mask (expected {_expected(row, 'fov')})")
-        if row.role in ("reference", "test") and not row.label:
+        needs_label = row.role == "reference" or (row.role == "test" and require_test_labels)
+        if needs_label and not row.label:
             problems.append(f"image {row.image} has no label (expected {_expected(row, 'label')})")
     if problems:
         raise DatasetError("incomplete dataset:\n  " + "\n  ".join(problems))
@@ -185,18 +189,21 @@ def _expected(row, kind: str) -> str:
     return str(folder / "1st_manual" / f"{row.id}_manual1.gif")
 
 
-def check_image(image: str, annotations: dict[str, str], *, min_size: int = 1) -> dict:
+def check_image(image: str, annotations: dict[str, str], *, min_size: int = 1, context: str = "") -> dict:
     """Read one image and its annotations (label, fov, label2; empty paths skipped): readable,
     sizes agree, masks binary, at least ``min_size`` pixels a side. Returns a summary
-    (paths, size and ``notes`` on conversions such as grayscale to RGB); raises :class:`DatasetError` naming the file."""
+    (paths, size and ``notes`` on conversions such as grayscale to RGB); raises
+    :class:`DatasetError` naming the file, and with ``context`` (a samplesheet's row) also the
+    row and the column."""
+    where = lambda column: f"{context}, column {column}: " if context else ""  # noqa: E731
     notes: list[str] = []
     try:
         height, width = read_rgb(image, notes).shape[:2]
     except ImageReadError as err:
-        raise DatasetError(str(err)) from err
+        raise DatasetError(where("image") + str(err)) from err
     if min(height, width) < min_size:
         raise DatasetError(
-            f"{image}: image is {height}x{width}, smaller than the patch size {min_size} "
+            f"{where('image')}{image}: image is {height}x{width}, smaller than the patch size {min_size} "
             "(config key patches.size)"
         )
     for kind, path in annotations.items():
@@ -205,10 +212,10 @@ def check_image(image: str, annotations: dict[str, str], *, min_size: int = 1) -
         try:
             mask = read_binary(path)
         except ImageReadError as err:
-            raise DatasetError(str(err)) from err
+            raise DatasetError(where(kind) + str(err)) from err
         if mask.shape != (height, width):
             raise DatasetError(
-                f"{path}: size {mask.shape[0]}x{mask.shape[1]} differs from its image "
+                f"{where(kind)}{path}: size {mask.shape[0]}x{mask.shape[1]} differs from its image "
                 f"{image} ({height}x{width})"
             )
     return {"image": image, **annotations, "height": height, "width": width, "notes": notes}

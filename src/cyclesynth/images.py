@@ -88,23 +88,27 @@ def read_rgb(path: str | os.PathLike, notes: list[str] | None = None) -> np.ndar
 
 
 def read_binary(path: str | os.PathLike, *, strict: bool = True) -> np.ndarray:
-    """Read a label or mask as a boolean array (H, W): pixels above half the range are True.
+    """Read a label or mask as a boolean array (H, W).
 
-    Colour masks (DRIVE's second observer decodes as RGB) use their first channel. With
-    ``strict``, a mask whose values are not two-level (0 and max, within 5 % of the range,
-    as lossy GIF palettes give) raises :class:`ImageReadError`.
+    Any two-valued image is binary: the higher value is the foreground (0/255, 0/1, 0/128 and
+    so on); a constant image is foreground when its level is above half the range. Other images
+    are split at half the range. Colour masks (DRIVE's second observer decodes as RGB) use their
+    first channel. With ``strict``, a mask of more than two values that is not two-level within
+    5 % of the range (as lossy GIF palettes give) raises :class:`ImageReadError`.
     """
     array = _read(path)
     if array.ndim == 3:
         array = array[:, :, 0]
+    levels = np.unique(array)
+    if len(levels) == 2:
+        return array == levels[1]
     values = to_unit_float(array)
-    if strict:
+    if strict and len(levels) > 2:
         near_binary = (values <= 0.05) | (values >= 0.95)
         if not near_binary.all():
-            bad = np.unique(np.round(values[~near_binary] * 255).astype(int))[:5]
             raise ImageReadError(
-                f"{path}: label/mask is not binary: found values such as {bad.tolist()} "
-                "(expected only 0 and 255)"
+                f"{path}: label/mask is not binary: found {len(levels)} values such as "
+                f"{levels[:5].tolist()} (expected only two values, such as 0 and 255)"
             )
     return values > 0.5
 

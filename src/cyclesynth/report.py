@@ -34,6 +34,7 @@ import pandas as pd  # noqa: E402
 
 from cyclesynth.datasets import read_index  # noqa: E402
 from cyclesynth.images import ImageReadError, atomic_path, read_binary, read_rgb  # noqa: E402
+from cyclesynth import segmentation_report  # noqa: E402
 from cyclesynth.quality_filter import normalise_quality, read_quality  # noqa: E402
 
 PathLike = str | os.PathLike
@@ -505,7 +506,7 @@ def plot_segmentations(
     title = "Segmentations of test images (U-Net output binarised at 0.5)"
     index = _as_index(index)
     labels = dict(experiment_labels or {})
-    tests = index[index["split"] == "test"]
+    tests = index[(index["split"] == "test") & (index["label"] != "")]
     if test_ids is None:
         test_ids = tests["id"].astype(str).tolist()[:2]
     test_ids = [str(t) for t in test_ids]
@@ -527,6 +528,41 @@ def plot_segmentations(
     fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     _save(fig, out_path)
+
+
+def plot_overlays(
+    tables: Mapping[str, pd.DataFrame],
+    out_path: PathLike,
+    *,
+    experiment_labels: Mapping[str, str] | None = None,
+    limit: int = 3,
+) -> None:
+    """Where no image is scored: the first images with each experiment's overlay."""
+    title = "Segmentations (no labeled test image: not scored)"
+    panels = segmentation_report.overlay_panels(tables, limit)
+    if not panels:
+        _placeholder(out_path, title, "No segmentation to show.")
+        return
+    labels = dict(experiment_labels or {})
+    images = list(dict.fromkeys(image for image, _, _ in panels))
+    experiments = list(tables)
+    first = _load(images[0])
+    fig, axes = _grid(len(images), 1 + len(experiments), _aspect(first.shape if first is not None else (1, 1)), panel=2.6)
+    overlays = {(image, experiment): overlay for image, experiment, overlay in panels}
+    for row, image in enumerate(images):
+        _show(axes[row, 0], _load(image), Path(image).name)
+        for col, experiment in enumerate(experiments, start=1):
+            _show(axes[row, col], _load(overlays.get((image, experiment), "")), labels.get(experiment, experiment),
+                  missing="not segmented")
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    _save(fig, out_path)
+
+
+def read_segmentations(path: PathLike) -> pd.DataFrame:
+    from cyclesynth.segmentation import read_table
+
+    return read_table(path)
 
 
 _CYCLEGAN_LOSSES = {
@@ -630,6 +666,7 @@ def write_report(
     out_summary: PathLike,
     out_table1: PathLike,
     figures_dir: PathLike,
+    segmentation_tables: Mapping[str, PathLike] | None = None,
 ) -> dict[str, Path]:
     """Read every input, write ``summary.tsv``, ``table1.md`` and the five figures.
 
@@ -644,7 +681,17 @@ def write_report(
         tables.append(read_metrics(human_tsv))
     summary = summarize(tables)
     write_summary(summary, out_summary)
-    write_text(render_table1(summary, experiment_labels=experiment_labels), out_table1)
+    segmentations = {
+        experiment: read_segmentations(path) for experiment, path in (segmentation_tables or {}).items()
+    }
+    scored = segmentation_report.scored_ids(index)
+    if scored:
+        text = render_table1(summary, experiment_labels=experiment_labels)
+        text += "\n" + segmentation_report.render_not_scored(index)
+    else:
+        text = segmentation_report.render_unscored_table1(index)
+    text += "\n" + segmentation_report.render_segmentations(index, segmentations, experiment_labels)
+    write_text(text, out_table1)
 
     quality = read_quality(quality_tsv)
     figures_dir = Path(figures_dir)
@@ -652,8 +699,11 @@ def write_report(
     plot_synthetic_examples(index, quality, paths["synthetic_examples"])
     plot_rejected(index, quality, paths["rejected_synthetic"], threshold=mse_threshold)
     plot_mse(quality, paths["synthetic_mse"], mse_threshold)
-    plot_segmentations(index, list(metrics_tsvs), predictions_dir, paths["segmentations"],
-                       experiment_labels=experiment_labels)
+    if scored:
+        plot_segmentations(index, list(metrics_tsvs), predictions_dir, paths["segmentations"],
+                           experiment_labels=experiment_labels)
+    else:
+        plot_overlays(segmentations, paths["segmentations"], experiment_labels=experiment_labels)
     plot_loss_curves(
         {image: read_history(path) for image, path in cyclegan_histories.items()},
         {experiment: read_history(path) for experiment, path in unet_histories.items()},

@@ -7,12 +7,16 @@ for everything else, so that the rules stay thin and every setting reaches them 
 
 from __future__ import annotations
 
+import glob as globbing
 import json
+import re
+import shlex
 from pathlib import Path
 
 import pandas as pd
 
 from cyclesynth.datasets import (
+    IMAGE_SUFFIXES,
     DatasetError,
     RoleSettings,
     assign_roles,
@@ -20,8 +24,10 @@ from cyclesynth.datasets import (
     check_no_orphans,
     plan_drive,
 )
+from cyclesynth.samplesheet import samplesheet_index
 
 PHANTOM_ROOT = "results/data/phantom"
+SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 RESERVED_EXPERIMENT_NAMES = {"human", "summary", "table1"}
 
 
@@ -33,12 +39,25 @@ def dataset_root(config: dict) -> str:
     dataset = config["dataset"]
     if dataset["source"] == "phantom":
         return PHANTOM_ROOT
+    if dataset["source"] == "samplesheet":
+        return samplesheet_path(config)
     if not dataset.get("root"):
         raise ConfigError(
             "config key dataset.root: required when dataset.source is 'drive'; set it on the command "
             "line, e.g. --config dataset='{root: /path/to/DRIVE}'"
         )
     return str(dataset["root"])
+
+
+def samplesheet_path(config: dict) -> str:
+    path = config["dataset"].get("samplesheet")
+    if not path:
+        raise ConfigError(
+            "config key dataset.samplesheet: required when dataset.source is 'samplesheet'; set it on the "
+            "command line, e.g. --config dataset='{source: samplesheet, samplesheet: my_images.tsv}' "
+            "(`cyclesynth samplesheet` writes one from a folder)"
+        )
+    return str(path)
 
 
 def phantom_table(config: dict) -> pd.DataFrame:
@@ -95,7 +114,10 @@ def plan(config: dict, *, check_generated: bool = True) -> pd.DataFrame:
     here, before any job is planned. ``check_generated=False`` skips the phantom files' check:
     jobs that Snakemake runs in a process of their own (cluster jobs) parse the workflow again
     while other jobs may be generating those files."""
-    if config["dataset"]["source"] == "phantom":
+    source = config["dataset"]["source"]
+    if source == "samplesheet":
+        return samplesheet_index(samplesheet_path(config), role_settings(config))
+    if source == "phantom":
         table = phantom_table(config)
         if check_generated:
             check_phantom_files(table)
@@ -106,6 +128,70 @@ def plan(config: dict, *, check_generated: bool = True) -> pd.DataFrame:
     index = assign_roles(table, role_settings(config))
     check_complete(index)
     return index
+
+
+def scored_ids(index: pd.DataFrame) -> list[str]:
+    """Test images with a label: the images the experiments are scored on."""
+    return index.loc[(index["role"] == "test") & (index["label"] != ""), "id"].tolist()
+
+
+def segmented_ids(index: pd.DataFrame) -> list[str]:
+    """Every image but the reference: unlabeled (used or not) and test images get a
+    segmentation, labeled or not."""
+    return index.loc[index["role"] != "reference", "id"].tolist()
+
+
+def check_context(index: pd.DataFrame, image_id: str) -> str:
+    """The samplesheet row an image comes from ('' for DRIVE and phantom), for messages."""
+    if "origin" not in index.columns:
+        return ""
+    return str(index.set_index("id").loc[image_id, "origin"] or "")
+
+
+def check_context_option(index: pd.DataFrame, image_id: str) -> str:
+    """``--context '<samplesheet row>'`` for check-image, or '' (DRIVE, phantom)."""
+    context = check_context(index, image_id)
+    return f"--context {shlex.quote(context)}" if context else ""
+
+
+def segmentation_experiments(config: dict) -> list[str]:
+    """The experiments whose U-Nets segment every image (segmentation.experiments; by
+    default ``synthetic`` where the config has it, else every experiment)."""
+    chosen = config["segmentation"].get("experiments")
+    if chosen is None:
+        return ["synthetic"] if "synthetic" in config["experiments"] else list(config["experiments"])
+    return [str(name) for name in chosen]
+
+
+def new_images(config: dict) -> dict[str, str]:
+    """The images of segmentation.new_images (a folder, or a glob), by output name (the file
+    stem), in name order; empty when the key is not set."""
+    where = config["segmentation"].get("new_images")
+    if not where:
+        return {}
+    folder = Path(where)
+    if folder.is_dir():
+        paths = [p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+    else:
+        paths = [Path(p) for p in globbing.glob(str(where)) if Path(p).is_file()]
+        if not paths and not any(ch in str(where) for ch in "*?["):
+            raise ConfigError(f"config key segmentation.new_images: {where} does not exist")
+    if not paths:
+        raise ConfigError(
+            f"config key segmentation.new_images: {where} holds no image ({', '.join(IMAGE_SUFFIXES)})"
+        )
+    images: dict[str, str] = {}
+    for path in sorted(paths):
+        name = path.stem
+        if not SAFE_NAME.match(name):
+            raise ConfigError(
+                f"config key segmentation.new_images: {path}: file names may hold only letters, digits, "
+                "'-', '_' and '.' before the extension (the outputs are named after them)"
+            )
+        if name in images:
+            raise ConfigError(f"config key segmentation.new_images: {images[name]} and {path} have the same name '{name}'")
+        images[name] = str(path)
+    return images
 
 
 def image_files(index: pd.DataFrame, image_id: str) -> dict[str, str]:
@@ -240,5 +326,11 @@ def check_config(config: dict) -> None:
         if experiment.get("include_reference") and experiment["training_set"] != "synthetic":
             raise ConfigError(
                 f"config key experiments.{name}.include_reference only applies to the synthetic training set"
+            )
+    for name in segmentation_experiments(config):
+        if name not in config["experiments"]:
+            raise ConfigError(
+                f"config key segmentation.experiments: '{name}' is not an experiment; experiments are "
+                f"{', '.join(config['experiments'])}"
             )
     dataset_root(config)

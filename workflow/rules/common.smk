@@ -28,8 +28,12 @@ wc.check_config(config)
 # again while other jobs may be writing them.
 INDEX = wc.plan(config, check_generated=workflow.is_main_process)
 UNLABELED = INDEX.loc[INDEX["unlabeled"], "id"].tolist()
-TESTS = INDEX.loc[INDEX["role"] == "test", "id"].tolist()
+# Test images with a label are scored; every image but the reference is segmented.
+TESTS = wc.scored_ids(INDEX)
+SEGMENTED = wc.segmented_ids(INDEX)
 EXPERIMENTS = list(config["experiments"])
+SEGMENTATION_EXPERIMENTS = wc.segmentation_experiments(config)
+NEW_IMAGES = wc.new_images(config)
 PATCH_SIZE = config["patches"]["size"]
 PATCH_STRIDE = config["patches"]["stride"]
 
@@ -44,7 +48,7 @@ PRETRAIN_IMAGES = wc.pretrain_images(config, UNLABELED) if wc.pretrained(config)
 
 
 wildcard_constraints:
-    id="[0-9]+",
+    id="[A-Za-z0-9_-]+",
     image="|".join(UNLABELED) or "NO_UNLABELED_IMAGE",
     experiment="|".join(EXPERIMENTS),
 
@@ -59,7 +63,31 @@ def final_outputs():
         "results/metrics/summary.tsv",
         "results/metrics/table1.md",
         *expand("results/figures/{figure}.png", figure=FIGURES),
+        *new_segmentation_outputs(),
     ]
+
+
+def segmentation_outputs(experiment, kind):
+    """One kind (mask, probability, overlay) of an experiment's segmentations."""
+    return [f"results/segmentations/{experiment}/{i}_{kind}.png" for i in SEGMENTED]
+
+
+def new_segmentation_outputs():
+    if not NEW_IMAGES:
+        return []
+    return expand(
+        "results/new_segmentations/{experiment}/segmentations.tsv",
+        experiment=SEGMENTATION_EXPERIMENTS,
+    )
+
+
+def reference_fov(wildcards):
+    """The reference's FOV mask, where it has one (a samplesheet's may not)."""
+    return {"fov": REFERENCE["fov"]} if REFERENCE["fov"] else {}
+
+
+def reference_fov_option(wildcards, input):
+    return f"--fov {input.fov}" if "fov" in input.keys() else ""
 
 
 FIGURES = [
@@ -101,17 +129,24 @@ def unet_training_options(wildcards):
 def report_inputs(wildcards):
     inputs = {
         "index": "results/data/index.tsv",
-        "human": "results/metrics/human.tsv",
-        "metrics": expand("results/metrics/{experiment}.tsv", experiment=EXPERIMENTS),
         "unet_history": expand(
             "results/unet/{experiment}/history.tsv", experiment=EXPERIMENTS
         ),
-        "predictions": expand(
+        "segmentations": expand(
+            "results/segmentations/{experiment}/segmentations.tsv",
+            experiment=SEGMENTATION_EXPERIMENTS,
+        ),
+    }
+    if TESTS:
+        inputs["human"] = "results/metrics/human.tsv"
+        inputs["metrics"] = expand(
+            "results/metrics/{experiment}.tsv", experiment=EXPERIMENTS
+        )
+        inputs["predictions"] = expand(
             "results/predictions/{experiment}/{test}.png",
             experiment=EXPERIMENTS,
             test=TESTS,
-        ),
-    }
+        )
     if wc.uses_synthetic(config):
         inputs["quality"] = "results/synthetic/quality.tsv"
         inputs["cyclegan_history"] = expand(
@@ -123,9 +158,14 @@ def report_inputs(wildcards):
 
 
 def report_options(wildcards, input):
-    metrics = " ".join(f"{e}={p}" for e, p in zip(EXPERIMENTS, input.metrics))
     unet = " ".join(f"{e}={p}" for e, p in zip(EXPERIMENTS, input.unet_history))
-    options = f"--metrics {metrics} --unet-history {unet}"
+    segmentations = " ".join(
+        f"{e}={p}" for e, p in zip(SEGMENTATION_EXPERIMENTS, input.segmentations)
+    )
+    options = f"--unet-history {unet} --segmentations {segmentations}"
+    if TESTS:
+        metrics = " ".join(f"{e}={p}" for e, p in zip(EXPERIMENTS, input.metrics))
+        options += f" --metrics {metrics} --human {input.human}"
     if wc.uses_synthetic(config):
         cyclegan = " ".join(
             f"{i}={p}" for i, p in zip(UNLABELED, input.cyclegan_history)

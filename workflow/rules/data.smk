@@ -70,10 +70,12 @@ rule check_image:
             if kind in input.keys()
         ),
         min_size=PATCH_SIZE,
+        context=lambda wildcards: wc.check_context_option(INDEX, wildcards.id),
         cyclesynth=CYCLESYNTH,
     shell:
-        "{params.cyclesynth} check-image --image {input.image} {params.annotations}"
-        " --min-size {params.min_size} --out {output} > {log} 2>&1"
+        "{params.cyclesynth} check-image --image {input.image:q} {params.annotations}"
+        " --min-size {params.min_size} {params.context} --out {output}"
+        " > {log} 2>&1"
 
 
 rule prepare_dataset:
@@ -82,6 +84,11 @@ rule prepare_dataset:
         checked=expand(
             "results/data/checked/{id}.json",
             id=INDEX.loc[INDEX["role"] != "unused", "id"],
+        ),
+        samplesheet=(
+            [config["dataset"]["samplesheet"]]
+            if config["dataset"]["source"] == "samplesheet"
+            else []
         ),
     output:
         "results/data/index.tsv",
@@ -93,7 +100,11 @@ rule prepare_dataset:
     conda:
         "../../envs/cyclesynth.yaml"
     params:
-        root=lambda wildcards, input: Path(input.images[0]).parents[2],
+        source=lambda wildcards, input: (
+            f"--samplesheet {input.samplesheet[0]:q}"
+            if input.samplesheet
+            else f"--root {Path(input.images[0]).parents[2]}"
+        ),
         reference=f"--reference {REFERENCE['id']}",
         include_test=(
             "--include-test-as-unlabeled"
@@ -107,5 +118,5 @@ rule prepare_dataset:
         ),
         cyclesynth=CYCLESYNTH,
     shell:
-        "{params.cyclesynth} prepare-dataset --root {params.root:q} {params.reference}"
+        "{params.cyclesynth} prepare-dataset {params.source} {params.reference}"
         " {params.include_test} {params.max_unlabeled} --out {output} > {log} 2>&1"

@@ -48,12 +48,10 @@ rule report:
         labels=wc.as_json(wc.experiment_labels(config)),
         max_mse=config["filter"]["max_mse"],
         figures_dir=lambda wildcards, output: os.path.dirname(output.synthetic_examples),
-        predictions_dir=lambda wildcards, input: os.path.dirname(
-            os.path.dirname(input.predictions[0])
-        ),
+        predictions_dir="results/predictions",
         cyclesynth=CYCLESYNTH,
     shell:
-        "{params.cyclesynth} report --index {input.index} --human {input.human}"
+        "{params.cyclesynth} report --index {input.index}"
         " {params.options} --predictions-dir {params.predictions_dir}"
         " --labels {params.labels:q} --max-mse {params.max_mse}"
         " --summary {output.summary} --table1 {output.table1}"

@@ -101,3 +101,86 @@ rule evaluate_human:
         cyclesynth=CYCLESYNTH,
     shell:
         "{params.cyclesynth} evaluate-human --index {input.index} --out {output} > {log} 2>&1"
+
+
+# The product: every image but the reference segmented by the chosen experiments' U-Nets
+# (mask, 16-bit probability, overlay), labeled or not.
+rule segment:
+    input:
+        model="results/unet/{experiment}/model.pt",
+        images=[INDEX.set_index("id").loc[i, "image"] for i in SEGMENTED],
+    output:
+        masks=segmentation_outputs("{experiment}", "mask"),
+        probabilities=segmentation_outputs("{experiment}", "probability"),
+        overlays=[
+            report(
+                path,
+                caption="../report/segmentations.rst",
+                category="Segmentations",
+                subcategory="{experiment}",
+            )
+            for path in segmentation_outputs("{experiment}", "overlay")
+        ],
+        table="results/segmentations/{experiment}/segmentations.tsv",
+    log:
+        "results/logs/segment/{experiment}.log",
+    benchmark:
+        "results/benchmarks/segment/{experiment}.tsv"
+    conda:
+        "../../envs/cyclesynth.yaml"
+    threads: resource("train_unet", "threads")
+    resources:
+        mem_mb=resource("train_unet", "mem_mb"),
+        runtime=resource("default", "runtime"),
+        gpu=resource("train_unet", "gpu"),
+    params:
+        out_dir=lambda wildcards, output: os.path.dirname(output.table),
+        names=SEGMENTED,
+        threshold=config["segmentation"]["threshold"],
+        device=config["device"],
+        cyclesynth=CYCLESYNTH,
+    shell:
+        "{params.cyclesynth} segment --model {input.model} --out {params.out_dir}"
+        " --names {params.names} --threshold {params.threshold}"
+        " --device {params.device} --threads {threads} {input.images:q} > {log} 2>&1"
+
+
+# Images added later (segmentation.new_images): only this rule runs for them.
+rule segment_new:
+    input:
+        model="results/unet/{experiment}/model.pt",
+        images=list(NEW_IMAGES.values()),
+    output:
+        masks=expand(
+            "results/new_segmentations/{{experiment}}/{name}_mask.png", name=NEW_IMAGES
+        ),
+        probabilities=expand(
+            "results/new_segmentations/{{experiment}}/{name}_probability.png",
+            name=NEW_IMAGES,
+        ),
+        overlays=expand(
+            "results/new_segmentations/{{experiment}}/{name}_overlay.png",
+            name=NEW_IMAGES,
+        ),
+        table="results/new_segmentations/{experiment}/segmentations.tsv",
+    log:
+        "results/logs/segment_new/{experiment}.log",
+    benchmark:
+        "results/benchmarks/segment_new/{experiment}.tsv"
+    conda:
+        "../../envs/cyclesynth.yaml"
+    threads: resource("train_unet", "threads")
+    resources:
+        mem_mb=resource("train_unet", "mem_mb"),
+        runtime=resource("default", "runtime"),
+        gpu=resource("train_unet", "gpu"),
+    params:
+        out_dir=lambda wildcards, output: os.path.dirname(output.table),
+        names=list(NEW_IMAGES),
+        threshold=config["segmentation"]["threshold"],
+        device=config["device"],
+        cyclesynth=CYCLESYNTH,
+    shell:
+        "{params.cyclesynth} segment --model {input.model} --out {params.out_dir}"
+        " --names {params.names} --threshold {params.threshold}"
+        " --device {params.device} --threads {threads} {input.images:q} > {log} 2>&1"

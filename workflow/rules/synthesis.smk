@@ -85,8 +85,8 @@ rule train_cyclegan:
 
 rule synthesize:
     input:
+        unpack(reference_fov),
         reference=REFERENCE["image"],
-        fov=REFERENCE["fov"],
         model="results/cyclegan/{image}/generator.pt",
     output:
         "results/synthetic/{image}.png",
@@ -103,13 +103,14 @@ rule synthesize:
     params:
         patch_size=PATCH_SIZE,
         patch_stride=PATCH_STRIDE,
+        fov=reference_fov_option,
         mask_outside_fov=(
             "--mask-outside-fov" if config["synthesis"]["mask_outside_fov"] else ""
         ),
         device=config["device"],
         cyclesynth=CYCLESYNTH,
     shell:
-        "{params.cyclesynth} synthesize --reference {input.reference} --fov {input.fov}"
+        "{params.cyclesynth} synthesize --reference {input.reference} {params.fov}"
         " --model {input.model}"
         " --patch-size {params.patch_size} --patch-stride {params.patch_stride}"
         " {params.mask_outside_fov} --device {params.device} --threads {threads}"
@@ -118,8 +119,8 @@ rule synthesize:
 
 rule filter_synthetic:
     input:
+        unpack(reference_fov),
         reference=REFERENCE["image"],
-        fov=REFERENCE["fov"],
         synthetic=expand("results/synthetic/{image}.png", image=UNLABELED),
     output:
         report(
@@ -135,12 +136,13 @@ rule filter_synthetic:
         "../../envs/cyclesynth.yaml"
     params:
         images=UNLABELED,
+        fov=reference_fov_option,
         normalize=config["filter"]["normalize"],
         max_mse=config["filter"]["max_mse"],
         highpass_sigma=config["filter"]["highpass_sigma"],
         cyclesynth=CYCLESYNTH,
     shell:
-        "{params.cyclesynth} filter-synthetic --reference {input.reference} --fov {input.fov}"
+        "{params.cyclesynth} filter-synthetic --reference {input.reference} {params.fov}"
         " --images {params.images} --synthetic {input.synthetic}"
         " --normalize {params.normalize} --max-mse {params.max_mse}"
         " --highpass-sigma {params.highpass_sigma}"
