@@ -105,6 +105,17 @@ def test_report_outputs(tiny_run):
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
 
 
+def test_every_image_but_the_reference_is_segmented(tiny_run):
+    folder = tiny_run / "results/segmentations/synthetic"
+    table = pd.read_csv(folder / "segmentations.tsv", sep="\t", dtype={"name": str})
+    assert table["name"].tolist() == ["04", "05", "01", "02"]  # unlabeled, then test images
+    for name in table["name"]:
+        assert iio.imread(folder / f"{name}_probability.png").dtype == np.uint16
+        assert iio.imread(folder / f"{name}_overlay.png").shape == (64, 64, 3)
+    assert not (tiny_run / "results/segmentations/all_labels").exists()  # segmentation.experiments: synthetic
+    assert "`04_overlay.png`" in (tiny_run / "results/metrics/table1.md").read_text()
+
+
 def test_rerun_is_a_no_op_and_report_html(tiny_run):
     result = snakemake(tiny_run, "-n")
     assert "Nothing to be done" in result.stdout + result.stderr
@@ -117,8 +128,8 @@ def test_every_job_left_a_log_and_a_benchmark(tiny_run):
     logs = list((tiny_run / "results/logs").rglob("*.log"))
     benchmarks = list((tiny_run / "results/benchmarks").rglob("*.tsv"))
     # 5 phantom images + 5 checks + index + 2 cyclegan + 2 synthesize + filter
-    # + 3x(train, predict, evaluate) + human + report
-    assert len(logs) == len(benchmarks) == 27
+    # + 3x(train, predict, evaluate) + human + segment (synthetic) + report
+    assert len(logs) == len(benchmarks) == 28
     assert "saved generator" in (tiny_run / "results/logs/train_cyclegan/04.log").read_text()
 
 

@@ -101,7 +101,7 @@ rule prepare_dataset:
         "../../envs/cyclesynth.yaml"
     params:
         source=lambda wildcards, input: (
-            f"--samplesheet {input.samplesheet[0]:q}"
+            f"--samplesheet {shlex.quote(input.samplesheet[0])}"
             if input.samplesheet
             else f"--root {Path(input.images[0]).parents[2]}"
         ),
