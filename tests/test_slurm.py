@@ -19,7 +19,7 @@ import yaml
 from test_workflow import ROOT, planned_jobs, snakemake
 
 PROFILE = ROOT / "workflow" / "profiles" / "slurm"
-GPU_RULES = ("train_cyclegan", "train_unet", "predict")
+GPU_RULES = ("train_cyclegan", "train_unet", "predict", "segment")
 
 
 def slurm_is_up() -> bool:
