@@ -116,3 +116,20 @@ def test_three_valued_label_is_refused_naming_the_count(tmp_path):
     Image.fromarray(np.array([[0, 128, 255]] * 3, np.uint8)).save(tmp_path / "l.png")
     with pytest.raises(ImageReadError, match=r"l\.png: label/mask is not binary: found 3 values such as \[0, 128, 255\]"):
         read_binary(tmp_path / "l.png")
+
+
+def test_16_bit_images_are_scaled_to_unit_range(tmp_path):
+    """16-bit inputs: grayscale TIFF and PNG at full precision; RGB TIFF (Pillow decodes
+    48-bit RGB to 8 bits per channel) within 1/255."""
+    import tifffile
+
+    rng = np.random.default_rng(3)
+    grey = (rng.random((10, 12)) * 65535).astype(np.uint16)
+    Image.fromarray(grey).save(tmp_path / "g.tif")
+    Image.fromarray(grey).save(tmp_path / "g.png")
+    for name in ("g.tif", "g.png"):
+        image = read_rgb(tmp_path / name)
+        np.testing.assert_allclose(image[:, :, 1], grey / 65535.0, atol=1e-6)
+    rgb = (rng.random((10, 12, 3)) * 65535).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "rgb.tif", rgb, photometric="rgb")
+    np.testing.assert_allclose(read_rgb(tmp_path / "rgb.tif"), rgb / 65535.0, atol=1 / 255)
