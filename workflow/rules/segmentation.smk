@@ -145,8 +145,9 @@ rule segment:
         " --device {params.device} --threads {threads} {input.images:q} > {log} 2>&1"
 
 
-# Images added later (segmentation.new_images): only this rule runs for them.
-rule segment_new:
+# Images added later (segmentation.new_images): the same step, run on their own, so that adding
+# images reruns only this.
+use rule segment as segment_new with:
     input:
         model="results/unet/{experiment}/model.pt",
         images=list(NEW_IMAGES.values()),
@@ -167,20 +168,9 @@ rule segment_new:
         "results/logs/segment_new/{experiment}.log",
     benchmark:
         "results/benchmarks/segment_new/{experiment}.tsv"
-    conda:
-        "../../envs/cyclesynth.yaml"
-    threads: resource("train_unet", "threads")
-    resources:
-        mem_mb=resource("train_unet", "mem_mb"),
-        runtime=resource("default", "runtime"),
-        gpu=resource("train_unet", "gpu"),
     params:
         out_dir=lambda wildcards, output: os.path.dirname(output.table),
         names=list(NEW_IMAGES),
         threshold=config["segmentation"]["threshold"],
         device=config["device"],
         cyclesynth=CYCLESYNTH,
-    shell:
-        "{params.cyclesynth} segment --model {input.model} --out {params.out_dir}"
-        " --names {params.names} --threshold {params.threshold}"
-        " --device {params.device} --threads {threads} {input.images:q} > {log} 2>&1"
