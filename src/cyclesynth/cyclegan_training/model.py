@@ -18,12 +18,11 @@ as separate calls.
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import torch
 from torch import nn
 
+from cyclesynth import runtime
 from cyclesynth.cyclegan_networks import NLayerDiscriminator, ResnetGenerator, init_weights
 from cyclesynth.cyclegan_training.data import uses_channels_last
 from cyclesynth.cyclegan_training.settings import CycleGANSettings, linear_decay_rule
@@ -82,7 +81,6 @@ class ImagePool:
         self.images = [image.to(device) for image in images]
 
 
-
 def _set_requires_grad(nets: list[nn.Module], requires_grad: bool) -> None:
     for net in nets:
         for param in net.parameters():
@@ -90,11 +88,28 @@ def _set_requires_grad(nets: list[nn.Module], requires_grad: bool) -> None:
 
 
 class CycleGANModel:
-    """The four networks, their optimisers, schedulers and image pools; one training step."""
+    """The four networks, their optimisers, schedulers and image pools; one training step.
 
-    def __init__(self, settings: CycleGANSettings, device: torch.device, rng: np.random.Generator):
+    ``precision`` (default: what ``settings.precision`` gives on ``device``, see
+    :func:`runtime.training_precision`) decides autocast, loss scaling and TF32 in
+    :meth:`optimize_parameters`. With ``settings.compile`` on CUDA, the four networks are
+    compiled (:func:`runtime.compile_for_training`); the step itself, the image pools' random
+    swaps on the host and the schedules stay as they are. ``compile_backend`` compiles with
+    that torch.compile backend on any device (tests).
+    """
+
+    def __init__(
+        self,
+        settings: CycleGANSettings,
+        device: torch.device,
+        rng: np.random.Generator,
+        *,
+        precision: runtime.Precision | None = None,
+        compile_backend: str | None = None,
+    ):
         self.settings = s = settings
         self.device = device
+        self.precision = precision if precision is not None else runtime.training_precision(s.precision, device)
         self.netG_A = init_weights(ResnetGenerator(3, 3, s.ngf, s.n_blocks, residual=s.residual), s.init_gain).to(device)
         self.netG_B = init_weights(ResnetGenerator(3, 3, s.ngf, s.n_blocks, residual=s.residual), s.init_gain).to(device)
         self.netD_A = init_weights(NLayerDiscriminator(3, s.ndf, s.n_layers_d), s.init_gain).to(device)
@@ -126,8 +141,10 @@ class CycleGANModel:
         self.scheduler_G = torch.optim.lr_scheduler.LambdaLR(self.optimizer_G, lr_lambda=rule)
         self.scheduler_D = torch.optim.lr_scheduler.LambdaLR(self.optimizer_D, lr_lambda=rule)
 
-        self.use_amp = bool(s.amp and device.type == "cuda")
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.scaler = self.precision.scaler()  # float16 only; a pass-through otherwise
+        self.compiled = any(
+            [runtime.compile_for_training(net, s.compile, device, backend=compile_backend) for net in self.networks().values()]
+        )
 
     def networks(self) -> dict[str, nn.Module]:
         return {"netG_A": self.netG_A, "netG_B": self.netG_B, "netD_A": self.netD_A, "netD_B": self.netD_B}
@@ -143,9 +160,7 @@ class CycleGANModel:
             net.load_state_dict(states[name])
 
     def _autocast(self):
-        if self.use_amp:
-            return torch.autocast(device_type="cuda", dtype=torch.float16)
-        return contextlib.nullcontext()
+        return self.precision.autocast()
 
     def _gan_loss(self, prediction: torch.Tensor, target_is_real: bool) -> torch.Tensor:
         prediction = prediction.float()
@@ -161,7 +176,13 @@ class CycleGANModel:
 
     def optimize_parameters(self, real_A: torch.Tensor, real_B: torch.Tensor) -> torch.Tensor:
         """One step (generators, then discriminators); returns the detached losses in
-        :data:`LOSS_NAMES` order as one tensor on the device."""
+        :data:`LOSS_NAMES` order as one tensor on the device. In float16 a step whose
+        gradients overflow is skipped by the scaler (its losses are still returned)."""
+        runtime.mark_step_begin(self.compiled)
+        with self.precision.tf32():
+            return self._step(real_A, real_B)
+
+    def _step(self, real_A: torch.Tensor, real_B: torch.Tensor) -> torch.Tensor:
         s = self.settings
         lambda_A = lambda_B = s.lambda_cycle
         lambda_idt = s.lambda_identity

@@ -101,7 +101,7 @@ def load_generator(path: str | os.PathLike, device: torch.device | str) -> tuple
         raise FileNotFoundError(f"{path}: generator file not found")
     if not isinstance(payload, dict) or payload.get("format") != GENERATOR_FORMAT:
         raise ValueError(f"{path}: not a cyclesynth CycleGAN generator file")
-    settings = CycleGANSettings.from_dict(payload["settings"])
+    settings = CycleGANSettings.from_saved(payload["settings"])
     generator = ResnetGenerator(**payload["architecture"])
     generator.load_state_dict(payload["state_dict"])
     generator.to(device).eval()

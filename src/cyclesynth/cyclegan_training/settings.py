@@ -15,6 +15,11 @@ PREPROCESS_MODES = ("resize_crop", "native")
 TRAIN_LAYERS = ("all", "last")
 # Settings that fix the networks' shapes: a pretrained file must agree on all of them.
 ARCHITECTURE_KEYS = ("ngf", "ndf", "n_blocks", "n_layers_d", "residual")
+# Settings of earlier versions, with what replaced them.
+RETIRED = {
+    "amp": "replaced by 'precision': amp true -> precision float16 (autocast with a gradient scaler), "
+    "amp false -> precision float32",
+}
 
 
 @dataclass
@@ -40,7 +45,8 @@ class CycleGANSettings:
     batch_size: int = 1
     init_gain: float = 0.02
     checkpoint_every: int = 10
-    amp: bool = False  # CUDA only: float16 autocast + gradient scaling
+    precision: str = "float32"  # float32 (TF32 off) | tf32 | bfloat16 | float16; CUDA only
+    compile: str = "none"  # none | reduce-overhead (torch.compile with CUDA graphs); CUDA only
     channels_last: bool = False  # CUDA only (see uses_channels_last)
     train_layers: str = "all"  # "last": only the generators' decoders (and the discriminators)
 
@@ -53,13 +59,15 @@ class CycleGANSettings:
             need(_is_int(getattr(self, key)) and getattr(self, key) >= 1, key, "must be an integer >= 1")
         for key in ("n_blocks", "epochs", "epochs_decay", "pool_size", "checkpoint_every"):
             need(_is_int(getattr(self, key)) and getattr(self, key) >= 0, key, "must be an integer >= 0")
-        for key in ("flip", "amp", "channels_last", "residual"):
+        for key in ("flip", "channels_last", "residual"):
             need(isinstance(getattr(self, key), bool), key, "must be true or false")
         for key in ("lr", "beta1", "lambda_cycle", "lambda_identity", "init_gain"):
             need(_is_number(getattr(self, key)) and getattr(self, key) >= 0, key, "must be a number >= 0")
         need(self.lr > 0, "lr", "must be > 0")
         need(self.beta1 < 1, "beta1", "must be < 1")
         need(self.preprocess in PREPROCESS_MODES, "preprocess", f"must be one of {', '.join(PREPROCESS_MODES)}")
+        need(self.precision in runtime.PRECISIONS, "precision", f"must be one of {', '.join(runtime.PRECISIONS)}")
+        need(self.compile in runtime.COMPILE_MODES, "compile", f"must be one of {', '.join(runtime.COMPILE_MODES)}")
         need(self.train_layers in TRAIN_LAYERS, "train_layers", f"must be one of {', '.join(TRAIN_LAYERS)}")
         need(self.epochs + self.epochs_decay >= 1, "epochs", "plus epochs_decay must be >= 1")
         if self.preprocess == "resize_crop":
@@ -72,7 +80,19 @@ class CycleGANSettings:
 
     @classmethod
     def from_dict(cls, d: dict) -> "CycleGANSettings":
+        for key, replacement in RETIRED.items():
+            if key in d:
+                raise ValueError(f"CycleGAN setting '{key}' was {replacement}")
         return runtime.settings_from_dict(cls, d, "CycleGAN")
+
+    @classmethod
+    def from_saved(cls, d: dict) -> "CycleGANSettings":
+        """Settings stored in a file, also from before ``amp`` became ``precision``."""
+        d = dict(d)
+        if "amp" in d:
+            amp = d.pop("amp")
+            d.setdefault("precision", "float16" if amp else "float32")
+        return cls.from_dict(d)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -95,7 +115,6 @@ def linear_decay_rule(epochs: int, epochs_decay: int) -> Callable[[int], float]:
         return 1.0 - max(0, epoch + 1 - epochs) / float(epochs_decay + 1)
 
     return rule
-
 
 
 def architecture(settings: CycleGANSettings) -> dict:

@@ -154,8 +154,10 @@ def train_cyclegan(
         start_epoch = int(payload["epoch"])
         log(f"resuming CycleGAN training from checkpoint {checkpoint_path} after epoch {start_epoch}/{total}")
 
-    if settings.amp and not model.use_amp:
-        log("amp requested but the device is not CUDA: training in float32")
+    if settings.precision != model.precision.name:
+        log(f"precision {settings.precision} requested but the device is not CUDA: training in float32")
+    if settings.compile != "none" and not model.compiled:
+        log(f"compile {settings.compile} requested but the device is not CUDA: training without compilation")
     if settings.channels_last and not uses_channels_last(settings, device):
         log("channels_last requested but the device is not CUDA: training in the default layout")
     if init is not None:
@@ -166,7 +168,8 @@ def train_cyclegan(
         f"{len(data_B)} target patches, {settings.preprocess} "
         f"{tuple(data_A.data.shape[-2:])}"
         + (f" -> crops {settings.crop_size}" if settings.preprocess == "resize_crop" else "")
-        + f"; {iterations} iterations x {total} epochs"
+        + f"; {iterations} iterations x {total} epochs; {model.precision.name}"
+        + (f", compiled ({settings.compile})" if model.compiled else "")
     )
 
     for epoch in range(start_epoch, total):
