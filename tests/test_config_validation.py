@@ -16,7 +16,7 @@ SCHEMA = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "schem
 DEMO = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "drive.yaml", "drive-cpu.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "drive.yaml", "drive-cpu.yaml", "drive-gpu.yaml"])
 def test_shipped_configs_are_valid(name):
     config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / name).read_text())
     assert schema_errors(config, SCHEMA) == []
