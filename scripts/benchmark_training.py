@@ -22,10 +22,10 @@ invocation:
   ``--jobs 2`` runs two jobs at a time, as ``snakemake --cores 2`` does with 1-thread jobs.
 
 * modes (GPUs): the CycleGAN and U-Net steps at the paper's sizes (``--sizes``) in every
-  precision of ``--precisions`` (float32 with TF32 off, tf32, bfloat16, float16), each without
-  and with compilation (``--compile none,reduce-overhead``: torch.compile with CUDA graphs);
-  the row also gives the seconds its first (warm-up, compiling) steps took. On a CPU every
-  mode trains in float32 uncompiled, as in the workflow (the rows say so).
+  mode of ``--modes``: a precision (float32 with TF32 off, tf32, bfloat16, float16), alone
+  (eager) or with ``+reduce-overhead`` (torch.compile with CUDA graphs); each row also gives
+  the seconds its first (warm-up, compiling) steps took. On a CPU every mode trains in
+  float32 uncompiled, as in the workflow (the rows say so).
 * share (GPUs): K = ``--share`` (1, 2, 4, 8) processes each run the CycleGAN step at once on the
   device, in the mode ``--share-mode`` (``auto``: the fastest CycleGAN row of this run's modes
   section); the total patches per second of all K in each of ``--repeats`` windows of
@@ -34,8 +34,8 @@ invocation:
     python scripts/benchmark_training.py --device cuda --sections modes,share   # on a GPU
 
 The device (with the card's name), torch and CUDA versions head the table. The table is
-printed and, with ``--out``, written as Markdown (after every section, so a run cut short
-keeps what it measured).
+printed and, with ``--out``, written as Markdown, and its rows as JSON beside it (``.json``),
+after every row, so that a run cut short keeps what it measured.
 """
 
 from __future__ import annotations
@@ -213,64 +213,72 @@ def mode_name(precision: str, compile_mode: str) -> str:
     return precision if compile_mode == "none" else f"{precision}+{compile_mode}"
 
 
-def mode_rows(config: dict, args, device) -> list[dict]:
-    """Both networks' steps in every precision of ``--precisions``, uncompiled and compiled."""
+def parse_mode(mode: str) -> tuple[str, str]:
+    precision, _, compile_mode = mode.partition("+")
+    return precision, compile_mode or "none"
+
+
+def mode_rows(config: dict, args, device, rows: list[dict], report) -> None:
+    """Both networks' steps in every mode of ``--modes``; appended to ``rows``, reported after
+    each."""
     runtime.set_threads(args.threads)
     sizes = args.sizes.split(",")[0].strip()
     cyclegan, unet, side = mode_settings(config, sizes)
     slow = device.type == "cpu"
-    rows = []
-    for precision in args.precisions:
+    for mode in args.modes:
+        precision, compile_mode = parse_mode(mode)
         used = runtime.training_precision(precision, device).name
-        for compile_mode in args.compile:
-            for what, base, measure, steps in (
-                ("CycleGAN step", cyclegan, cyclegan_throughput, (2 if sizes == "paper" else 15) if slow else 20),
-                ("U-Net step", unet, unet_throughput, (1 if sizes == "paper" else 8) if slow else 20),
-            ):
-                settings = dataclasses.replace(base, precision=precision, compile=compile_mode)
-                print(f"  {what}, {sizes} sizes, {mode_name(precision, compile_mode)} "
-                      f"({steps} steps x {args.repeats} runs) ...", flush=True)
-                result = measure(settings, device, args.repeats, steps, side, compile_backend=args.compile_backend)
-                note = f"{used}" + (f" (asked {precision}: {device.type} trains in float32)" if used != precision else "")
-                how = f"{args.compile_backend} backend" if args.compile_backend else compile_mode
-                note += f", compiled ({how})" if result["compiled"] else ", eager"
-                if compile_mode != "none" and not result["compiled"]:
-                    note += f" (asked {compile_mode}: {device.type} runs uncompiled)"
-                rows.append({
-                    "what": what, "sizes": sizes, "unit": "patches/s", "mode": mode_name(precision, compile_mode),
-                    "describe": f"{describe(settings)}; {note}; first {warmup_for(result['compiled'], 2)} steps "
-                                f"{result['first_steps_s']:.1f} s",
-                    **result,
-                })
-    return rows
+        for what, base, measure, steps in (
+            ("CycleGAN step", cyclegan, cyclegan_throughput, (2 if sizes == "paper" else 15) if slow else 30),
+            ("U-Net step", unet, unet_throughput, (1 if sizes == "paper" else 8) if slow else 30),
+        ):
+            settings = dataclasses.replace(base, precision=precision, compile=compile_mode)
+            print(f"  {what}, {sizes} sizes, {mode_name(precision, compile_mode)} "
+                  f"({steps} steps x {args.repeats} runs) ...", flush=True)
+            result = measure(settings, device, args.repeats, steps, side, compile_backend=args.compile_backend)
+            note = f"{used}" + (f" (asked {precision}: {device.type} trains in float32)" if used != precision else "")
+            how = f"{args.compile_backend} backend" if args.compile_backend else compile_mode
+            note += f", compiled ({how})" if result["compiled"] else ", eager"
+            if compile_mode != "none" and not result["compiled"]:
+                note += f" (asked {compile_mode}: {device.type} runs uncompiled)"
+            rows.append({
+                "what": what, "sizes": sizes, "unit": "patches/s", "mode": mode_name(precision, compile_mode),
+                "describe": f"{describe(settings)}; {note}; first {warmup_for(result['compiled'], 2)} steps "
+                            f"{result['first_steps_s']:.1f} s",
+                **result,
+            })
+            report()
 
 
 # --------------------------------------------------------------------------- K processes sharing the device
 
 
-def share_mode(args, rows: list[dict]) -> tuple[str, str]:
-    """(precision, compile) of the share section: ``--share-mode``, or with ``auto`` the
-    fastest CycleGAN step of this run's modes section (float32 uncompiled if there is none)."""
-    if args.share_mode != "auto":
-        precision, _, compile_mode = args.share_mode.partition("+")
-        return precision, compile_mode or "none"
+def fastest_mode(rows: list[dict]) -> str | None:
+    """The mode of the fastest CycleGAN step among ``rows`` of a modes section."""
     measured = [r for r in rows if r["what"] == "CycleGAN step" and "mode" in r]
-    if not measured:
-        return "float32", "none"
-    best = max(measured, key=lambda r: r["median"])["mode"]
-    precision, _, compile_mode = best.partition("+")
-    return precision, compile_mode or "none"
+    return max(measured, key=lambda r: r["median"])["mode"] if measured else None
 
 
-def share_rows(config: dict, args, device, rows: list[dict]) -> list[dict]:
-    """K processes at once, each running CycleGAN steps; the total patches/s per window."""
+def share_mode(args, rows: list[dict]) -> tuple[str, str]:
+    """(precision, compile) of the share section: ``--share-mode``; with ``auto`` the fastest
+    CycleGAN step of this run's modes section (float32 uncompiled if there is none); with
+    ``FILE.json`` the fastest in the rows an earlier run wrote there."""
+    if args.share_mode.endswith(".json"):
+        return parse_mode(fastest_mode(json.loads(Path(args.share_mode).read_text())) or "float32")
+    if args.share_mode != "auto":
+        return parse_mode(args.share_mode)
+    return parse_mode(fastest_mode(rows) or "float32")
+
+
+def share_rows(config: dict, args, device, rows: list[dict], report) -> None:
+    """K processes at once, each running CycleGAN steps; the total patches/s per window;
+    appended to ``rows``, reported after each K."""
     precision, compile_mode = share_mode(args, rows)
     sizes = args.sizes.split(",")[0].strip()
     cyclegan, _, side = mode_settings(config, sizes)
     settings = dataclasses.replace(cyclegan, precision=precision, compile=compile_mode)
     spec = {"settings": settings.to_dict(), "side": side, "device": str(device), "threads": args.threads,
             "windows": args.repeats, "window_seconds": args.window_seconds, "compile_backend": args.compile_backend}
-    out = []
     for k in args.share:
         print(f"  {k} process(es) sharing the device, CycleGAN step, {mode_name(precision, compile_mode)} "
               f"({args.repeats} windows of {args.window_seconds} s) ...", flush=True)
@@ -296,10 +304,11 @@ def share_rows(config: dict, args, device, rows: list[dict]) -> list[dict]:
                         w.kill()
             results = [json.loads((folder / f"result.{i}.json").read_text()) for i in range(k)]
         totals = [sum(r["rates"][window] for r in results) for window in range(args.repeats)]
-        out.append({"what": f"{k} process(es) at once, CycleGAN step", "sizes": sizes, "unit": "patches/s total",
-                    "describe": f"{describe(settings)}; {mode_name(precision, compile_mode)}; "
-                                f"per process {statistics.median(totals) / k:.2f}", "share": k, **summary(totals)})
-    return out
+        rows.append({"what": f"{k} process(es) at once, CycleGAN step", "sizes": sizes, "unit": "patches/s total",
+                     "describe": f"{describe(settings)}; {mode_name(precision, compile_mode)}; "
+                                 f"per process {statistics.median(totals) / k:.2f}", "share": k,
+                     "mode": mode_name(precision, compile_mode), **summary(totals)})
+        report()
 
 
 def worker(folder: Path, index: int) -> int:
@@ -441,6 +450,7 @@ def markdown(rows: list[dict]) -> str:
 
 
 SECTIONS = ("steps", "per-image", "modes", "share")
+MODES = tuple(p + c for c in ("", "+reduce-overhead") for p in runtime.PRECISIONS)
 
 
 def comma_list(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
@@ -466,14 +476,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--pretrained", type=Path, default=None,
                         help="pretrained networks (results/cyclegan/pretrained/networks.pt) instead of pretraining here")
-    parser.add_argument("--precisions", type=lambda s: comma_list(s, runtime.PRECISIONS, "--precisions"),
-                        default=list(runtime.PRECISIONS), help="modes section: precisions")
-    parser.add_argument("--compile", type=lambda s: comma_list(s, runtime.COMPILE_MODES, "--compile"),
-                        default=list(runtime.COMPILE_MODES), help="modes section: compile modes")
+    parser.add_argument("--modes", type=lambda s: comma_list(s, MODES, "--modes"), default=list(MODES),
+                        help="modes section: precision[+reduce-overhead], comma-separated")
     parser.add_argument("--share", type=lambda s: [int(k) for k in s.split(",")], default=[1, 2, 4, 8],
                         help="share section: numbers of processes")
     parser.add_argument("--share-mode", default="auto",
-                        help="share section: precision[+reduce-overhead], or auto (the fastest measured here)")
+                        help="share section: precision[+reduce-overhead]; auto: the fastest CycleGAN mode "
+                             "measured here; FILE.json: the fastest in an earlier run's rows")
     parser.add_argument("--window-seconds", type=float, default=5.0, help="share section: window length")
     parser.add_argument("--worker-timeout", type=float, default=600.0, help="share section: seconds to warm up")
     parser.add_argument("--compile-backend", default=None,
@@ -491,10 +500,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--repeats must be at least 5 (medians of at least 5 runs)")
     if args.pretrained is not None and not args.pretrained.is_file():
         parser.error(f"--pretrained {args.pretrained}: no such file")
-    if args.share_mode != "auto":
-        precision, _, compile_mode = args.share_mode.partition("+")
-        if precision not in runtime.PRECISIONS or compile_mode not in ("", *runtime.COMPILE_MODES):
-            parser.error(f"--share-mode {args.share_mode!r}: a precision, optionally +reduce-overhead, or auto")
+    if args.share_mode.endswith(".json"):
+        if not Path(args.share_mode).is_file():
+            parser.error(f"--share-mode {args.share_mode}: no such file")
+    elif args.share_mode != "auto" and args.share_mode not in MODES:
+        parser.error(f"--share-mode {args.share_mode!r}: a precision, optionally +reduce-overhead, or auto")
     config = load_config(args.configfile)
     if args.drive is not None and not (args.drive / "training" / "images").is_dir():
         args.drive = None
@@ -522,18 +532,17 @@ def main(argv: list[str] | None = None) -> int:
         if args.out is not None:
             args.out.parent.mkdir(parents=True, exist_ok=True)
             args.out.write_text(text)
+            args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1) + "\n")
         return text
 
     if "steps" in sections:
         rows += step_rows(config, device, args.repeats, args.threads, {s.strip() for s in args.sizes.split(",")})
         report()
     if "modes" in sections:
-        rows += mode_rows(config, args, device)
-        report()
+        mode_rows(config, args, device, rows, report)
     if "share" in sections:
-        rows += share_rows(config, args, device, rows)
         header.append(f"- share: {args.repeats} windows of {args.window_seconds:g} s, all processes started together")
-        report()
+        share_rows(config, args, device, rows, report)
     if "per-image" in sections:
         with tempfile.TemporaryDirectory(prefix="cyclesynth-bench-") as tmp:
             image_rows, source = per_image_rows(config, args, Path(tmp))
