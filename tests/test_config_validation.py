@@ -16,7 +16,7 @@ SCHEMA = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "schem
 DEMO = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
 
 
-@pytest.mark.parametrize("name", ["config.yaml", "drive.yaml", "drive-cpu.yaml"])
+@pytest.mark.parametrize("name", ["config.yaml", "drive.yaml", "drive-cpu.yaml", "drive-gpu.yaml"])
 def test_shipped_configs_are_valid(name):
     config = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / name).read_text())
     assert schema_errors(config, SCHEMA) == []
@@ -61,3 +61,30 @@ def test_check_against_schema_raises_with_all_messages():
     with pytest.raises(ConfigValidationError, match=r"invalid config:\n  config key patches.size: 4 is less than"):
         check_against_schema({"patches": {"size": 4}}, SCHEMA)
     assert check_against_schema({"unet": {"lr": "1e-3"}}, SCHEMA) == {"unet": {"lr": 0.001}}
+
+
+def test_retired_amp_key_names_its_replacement():
+    config = {**DEMO, "cyclegan": {**DEMO["cyclegan"], "amp": True, "bogus": 1}}
+    with pytest.raises(ConfigValidationError) as raised:
+        check_against_schema(config, SCHEMA)
+    lines = str(raised.value).splitlines()[1:]
+    assert lines[0].strip() == (
+        "config key cyclegan.amp: no longer exists; it was replaced by cyclegan.precision (amp: true -> "
+        "precision: float16, float16 autocast with a gradient scaler; amp: false -> precision: float32)"
+    )
+    # other problems are still listed, and amp is not called an unknown key besides
+    assert "config key cyclegan: unknown key(s) 'bogus'; known keys:" in lines[1]
+    assert len(lines) == 2
+    assert config["cyclegan"]["amp"] is True  # the caller's config is left as it was
+    # from the command line (text) too
+    with pytest.raises(ConfigValidationError, match="config key cyclegan.amp: no longer exists"):
+        check_against_schema({"cyclegan": {"amp": "false"}}, SCHEMA)
+
+
+def test_precision_and_compile_keys():
+    for key in ("cyclegan", "unet"):
+        assert check_against_schema({key: {"precision": "bfloat16", "compile": "reduce-overhead"}}, SCHEMA)
+        problems = schema_errors({key: {"precision": "half"}}, SCHEMA)
+        assert problems == [
+            f"config key {key}.precision: 'half' is not one of 'float32', 'tf32', 'bfloat16', 'float16'"
+        ]

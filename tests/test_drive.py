@@ -1,6 +1,7 @@
 """Tests on the real DRIVE dataset (skipped when it is absent; CI points DRIVE_DIR at it)."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -99,13 +100,41 @@ def test_human_row_matches_a_direct_computation(drive, tmp_path):
     assert round(fov["accuracy"].mean(), 4) == 0.9473
 
 
-@pytest.mark.parametrize("configfile", ["config/drive.yaml", "config/drive-cpu.yaml"])
+@pytest.mark.parametrize("configfile", ["config/drive.yaml", "config/drive-cpu.yaml", "config/drive-gpu.yaml"])
 def test_drive_presets_plan_19_cyclegans_and_4_unets(drive, tmp_path, configfile):
     done = snakemake(tmp_path, "-n", "--config", f"dataset={{root: {drive}}}", configfile=ROOT / configfile)
     counts = planned_jobs(done.stdout)
     assert counts["train_cyclegan"] == 19 and counts["synthesize"] == 19
     assert counts["check_image"] == 40
     assert counts["train_unet"] == 4 and counts["predict"] == 4 and counts["evaluate"] == 4
+
+
+def test_drive_gpu_preset_plans_the_papers_networks_pretrained_then_fine_tuned(drive, tmp_path):
+    """config/drive-gpu.yaml: one pretraining and 19 fine-tunings with the paper's networks and
+    preprocessing (ngf 64, 9 blocks, 70x70 D, 286/256 resize-crop), U-Nets of base 64, depth 4,
+    batch 64, every GPU job asking for the GPU."""
+    import json
+
+    done = snakemake(
+        tmp_path, "-n", "-p", "--config", f"dataset={{root: {drive}}}", configfile=ROOT / "config/drive-gpu.yaml"
+    )
+    counts = planned_jobs(done.stdout)
+    assert counts["pretrain_cyclegan"] == 1 and counts["train_cyclegan"] == 19 and counts["train_unet"] == 4
+    settings = [json.loads(s) for s in re.findall(r"cyclesynth train-cyclegan .*?--settings '(\{.*?\})'", done.stdout)]
+    assert len(settings) == 19
+    for s in settings:
+        assert (s["ngf"], s["ndf"], s["n_blocks"], s["n_layers_d"]) == (64, 64, 9, 3)
+        assert (s["preprocess"], s["load_size"], s["crop_size"], s["batch_size"]) == ("resize_crop", 286, 256, 4)
+        assert (s["precision"], s["epochs"], s["epochs_decay"]) == ("tf32", 1, 1)
+    pretrain = json.loads(re.search(r"pretrain-cyclegan .*?--settings '(\{.*?\})'", done.stdout)[1])
+    assert (pretrain["ngf"], pretrain["epochs"], pretrain["epochs_decay"]) == (64, 2, 1)
+    unets = [json.loads(s) for s in re.findall(r"train-unet .*?--settings '(\{.*?\})'", done.stdout)]
+    assert len(unets) == 4
+    for s in unets:
+        assert (s["base_channels"], s["depth"], s["batch_size"], s["precision"]) == (64, 4, 64, "tf32")
+    blocks = re.split(r"\n *rule ", done.stdout)
+    for rule in ("pretrain_cyclegan", "train_cyclegan", "train_unet"):
+        assert all(re.search(r"resources:.*\bgpu=1\b", b) for b in blocks if b.startswith(rule + ":")), rule
 
 
 def test_drive_preset_without_root_names_the_key(tmp_path):

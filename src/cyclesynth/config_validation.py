@@ -25,6 +25,37 @@ class ConfigValidationError(ValueError):
     """The config violates the schema; the message lists every violation with its key."""
 
 
+# Keys of earlier versions (dotted path -> what replaced them): named with the replacement
+# instead of as an unknown key.
+RETIRED_KEYS = {
+    ("cyclegan", "amp"): "no longer exists; it was replaced by cyclegan.precision (amp: true -> "
+    "precision: float16, float16 autocast with a gradient scaler; amp: false -> precision: float32)",
+}
+
+
+def _retired(config: Any) -> list[tuple[tuple[str, ...], str]]:
+    found = []
+    for path, message in RETIRED_KEYS.items():
+        node = config
+        for part in path[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and path[-1] in node:
+            found.append((path, message))
+    return found
+
+
+def _without(config: dict, paths: list[tuple[str, ...]]) -> dict:
+    """``config`` without the keys at ``paths`` (copies only the mappings on the way)."""
+    config = dict(config)
+    for path in paths:
+        node = config
+        for part in path[:-1]:
+            node[part] = dict(node[part])
+            node = node[part]
+        node.pop(path[-1])
+    return config
+
+
 def _types(spec: dict) -> list[str]:
     kind = spec.get("type", [])
     return [kind] if isinstance(kind, str) else list(kind)
@@ -113,9 +144,12 @@ def schema_errors(config: dict, schema: dict) -> list[str]:
 
 def check_against_schema(config: dict, schema: dict) -> dict:
     """Coerce command-line text, then raise :class:`ConfigValidationError` listing every
-    violation; returns the coerced config (defaults are filled in by Snakemake's validate)."""
+    violation (a key of an earlier version with what replaced it, :data:`RETIRED_KEYS`);
+    returns the coerced config (defaults are filled in by Snakemake's validate)."""
     coerced = coerce_text_values(config, schema)
-    problems = schema_errors(coerced, schema)
+    retired = _retired(coerced)
+    problems = [f"config key {'.'.join(path)}: {message}" for path, message in retired]
+    problems += schema_errors(_without(coerced, [path for path, _ in retired]), schema)
     if problems:
         raise ConfigValidationError("invalid config:\n  " + "\n  ".join(problems))
     return coerced

@@ -15,6 +15,12 @@ Training (:func:`train_unet`, the paper's setup)
     cosine to 0 over all steps (``lr_schedule``; see :func:`learning_rate`). The reported epoch loss is the mean of the
     batch losses weighted by the number of patches in each batch.
 
+Precision and compilation (CUDA only; the CPU trains in float32, uncompiled)
+    ``precision`` float32 (TF32 off), tf32, bfloat16 (autocast) or float16 (autocast with a
+    gradient scaler), as :class:`runtime.Precision` says; the loss is computed in float32.
+    ``compile: reduce-overhead`` compiles the network (``torch.compile`` with CUDA graphs);
+    augmentation, the optimiser and the learning-rate schedule stay outside, as they are.
+
 Determinism and resuming
     The seed fixes the weight initialisation (through :func:`runtime.seed_everything`); each
     epoch's shuffling and augmentation draw from a generator seeded with (seed, epoch), so an epoch
@@ -42,6 +48,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from cyclesynth import runtime
 from cyclesynth.images import atomic_path
 from cyclesynth.patches import extract_patches, stitch_patches
 from cyclesynth.runtime import (
@@ -88,6 +95,8 @@ class UNetSettings:
     lr_schedule: str = "constant"  # "constant" (the paper's) or "cosine" (to 0 over all steps)
     checkpoint_every: int = 10
     skip_empty_patches: bool = False  # drop training patches without any FOV pixel
+    precision: str = "float32"  # float32 (TF32 off) | tf32 | bfloat16 | float16; CUDA only
+    compile: str = "none"  # none | reduce-overhead (torch.compile with CUDA graphs); CUDA only
 
     def __post_init__(self):
         for name in ("base_channels", "depth", "batch_size", "epochs", "patch_size", "patch_stride",
@@ -111,6 +120,14 @@ class UNetSettings:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(
                 f"U-Net setting 'lr_schedule' must be one of {', '.join(LR_SCHEDULES)} (got {self.lr_schedule!r})"
+            )
+        if self.precision not in runtime.PRECISIONS:
+            raise ValueError(
+                f"U-Net setting 'precision' must be one of {', '.join(runtime.PRECISIONS)} (got {self.precision!r})"
+            )
+        if self.compile not in runtime.COMPILE_MODES:
+            raise ValueError(
+                f"U-Net setting 'compile' must be one of {', '.join(runtime.COMPILE_MODES)} (got {self.compile!r})"
             )
         if self.augment not in AUGMENT_MODES:
             raise ValueError(
@@ -377,15 +394,33 @@ def training_step(
     batch_y: torch.Tensor,
     settings: "UNetSettings",
     generator: torch.Generator,
+    *,
+    precision: runtime.Precision | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    compiled: bool = False,
 ) -> torch.Tensor:
     """One step on a batch of patches ((N, 3, h, w) in [0, 1], labels (N, h, w)): augment,
-    forward, weighted cross-entropy, backward, Adam. Returns the detached loss."""
-    batch_x, batch_y = augment_batch(batch_x, batch_y, settings.augment, generator)
-    logits = model(normalise(batch_x))
-    loss = weighted_cross_entropy(logits, batch_y, settings.vessel_weight)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
+    forward, weighted cross-entropy, backward, Adam. Returns the detached loss.
+
+    ``precision`` (default float32) sets TF32 for the whole step and autocast for the
+    forward pass; the loss is computed in float32. ``scaler`` (float16) scales the loss and
+    skips a step whose gradients overflow. ``compiled``: the model was compiled for CUDA
+    graphs (:func:`runtime.compile_for_training`)."""
+    precision = precision if precision is not None else runtime.Precision("float32", batch_x.device.type)
+    runtime.mark_step_begin(compiled)
+    with precision.tf32():
+        batch_x, batch_y = augment_batch(batch_x, batch_y, settings.augment, generator)
+        with precision.autocast():
+            logits = model(normalise(batch_x))
+        loss = weighted_cross_entropy(logits.float(), batch_y, settings.vessel_weight)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None and scaler.is_enabled():
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
     return loss.detach()
 
 
@@ -416,6 +451,9 @@ def train_unet(
     seed_everything(seed)
     model = build_model(settings).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    precision = runtime.training_precision(settings.precision, device)
+    scaler = precision.scaler()
+    compiled = runtime.compile_for_training(model, settings.compile, device)
     steps_per_epoch = math.ceil(n_patches / settings.batch_size)
     total_steps = steps_per_epoch * settings.epochs
     fingerprint = training_fingerprint(images, labels, fovs, settings, seed)
@@ -427,6 +465,8 @@ def train_unet(
         if payload is not None:
             model.load_state_dict(payload["model"])
             optimizer.load_state_dict(payload["optimizer"])
+            if payload.get("scaler"):
+                scaler.load_state_dict(payload["scaler"])
             restore_random_state(payload["random_state"])
             records = list(payload["history"])
             resumed_from = int(payload["epoch"])
@@ -434,8 +474,13 @@ def train_unet(
     log(
         f"U-Net: {n_patches} patches of {settings.patch_size}x{settings.patch_size} "
         f"(stride {settings.patch_stride}) from {len(images)} images, batch {settings.batch_size}, "
-        f"{settings.epochs} epochs, augment {settings.augment}, device {device}"
+        f"{settings.epochs} epochs, augment {settings.augment}, device {device}, {precision.name}"
+        + (f", compiled ({settings.compile})" if compiled else "")
     )
+    if settings.precision != precision.name:
+        log(f"U-Net: precision {settings.precision} requested but the device is not CUDA: training in float32")
+    if settings.compile != "none" and not compiled:
+        log(f"U-Net: compile {settings.compile} requested but the device is not CUDA: training without compilation")
 
     for epoch in range(resumed_from + 1, settings.epochs + 1):
         started = time.perf_counter()
@@ -447,7 +492,10 @@ def train_unet(
             for group in optimizer.param_groups:
                 group["lr"] = learning_rate(settings, (epoch - 1) * steps_per_epoch + batch_number, total_steps)
             index = order[start : start + settings.batch_size]
-            loss = training_step(model, optimizer, x_all[index], y_all[index], settings, generator)
+            loss = training_step(
+                model, optimizer, x_all[index], y_all[index], settings, generator,
+                precision=precision, scaler=scaler, compiled=compiled,
+            )
             total += loss.double() * len(index)
         epoch_loss = float(total) / n_patches
         check_finite({"weighted_cross_entropy": epoch_loss}, epoch, "U-Net training")
@@ -462,6 +510,7 @@ def train_unet(
                     "epoch": epoch,
                     "model": _cpu_state(model),
                     "optimizer": optimizer.state_dict(),
+                    "scaler": scaler.state_dict(),
                     "random_state": random_state(),
                     "history": records,
                     "settings": settings.to_dict(),

@@ -57,6 +57,10 @@ rule train_cyclegan:
         "results/logs/train_cyclegan/{image}.log",
     benchmark:
         "results/benchmarks/train_cyclegan/{image}.tsv"
+    # SLURM: K jobs of this group share one submission and its GPU, one after another (K is
+    # group-components in workflow/profiles/slurm/config.yaml; 1 there: one job each).
+    group:
+        "cyclegans"
     conda:
         "../../envs/cyclesynth.yaml"
     threads: resource("train_cyclegan", "threads")
