@@ -100,12 +100,14 @@ def test_human_row_matches_a_direct_computation(drive, tmp_path):
 
 
 @pytest.mark.parametrize("configfile", ["config/drive.yaml", "config/drive-cpu.yaml"])
-def test_drive_presets_plan_19_cyclegans_and_4_unets(drive, tmp_path, configfile):
+def test_drive_presets_plan_19_cyclegans_and_5_unets(drive, tmp_path, configfile):
     done = snakemake(tmp_path, "-n", "--config", f"dataset={{root: {drive}}}", configfile=ROOT / configfile)
     counts = planned_jobs(done.stdout)
     assert counts["train_cyclegan"] == 19 and counts["synthesize"] == 19
     assert counts["check_image"] == 40
-    assert counts["train_unet"] == 4 and counts["predict"] == 4 and counts["evaluate"] == 4
+    # all_labels, synthetic, reference_only, reference_augmented, synthetic_augmented
+    assert counts["train_unet"] == 5 and counts["predict"] == 5 and counts["evaluate"] == 5
+    assert counts["frangi"] == 1 and counts["paired_comparison"] == 1
 
 
 def test_drive_preset_without_root_names_the_key(tmp_path):

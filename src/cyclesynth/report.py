@@ -630,6 +630,7 @@ def write_report(
     out_summary: PathLike,
     out_table1: PathLike,
     figures_dir: PathLike,
+    paired_tsv: PathLike | None = None,
 ) -> dict[str, Path]:
     """Read every input, write ``summary.tsv``, ``table1.md`` and the five figures.
 
@@ -644,7 +645,13 @@ def write_report(
         tables.append(read_metrics(human_tsv))
     summary = summarize(tables)
     write_summary(summary, out_summary)
-    write_text(render_table1(summary, experiment_labels=experiment_labels), out_table1)
+    table1 = render_table1(summary, experiment_labels=experiment_labels)
+    if paired_tsv is not None and Path(paired_tsv).is_file():  # the paired comparison (cyclesynth.paired)
+        from cyclesynth.paired import render_markdown
+
+        table1 += "\n" + render_markdown(pd.read_csv(paired_tsv, sep="\t", dtype={"a": str, "b": str}),
+                                         experiment_labels)
+    write_text(table1, out_table1)
 
     quality = read_quality(quality_tsv)
     figures_dir = Path(figures_dir)

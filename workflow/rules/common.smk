@@ -119,13 +119,18 @@ def report_inputs(wildcards):
         )
     if wc.pretrained(config):
         inputs["pretrain_history"] = "results/cyclegan/pretrained/history.tsv"
+    if config["frangi"]["enabled"]:
+        inputs["frangi"] = "results/metrics/frangi.tsv"
+    inputs["paired"] = "results/metrics/paired.tsv"
     return inputs
 
 
 def report_options(wildcards, input):
     metrics = " ".join(f"{e}={p}" for e, p in zip(EXPERIMENTS, input.metrics))
     unet = " ".join(f"{e}={p}" for e, p in zip(EXPERIMENTS, input.unet_history))
-    options = f"--metrics {metrics} --unet-history {unet}"
+    if config["frangi"]["enabled"]:
+        metrics += f" frangi={input.frangi}"
+    options = f"--metrics {metrics} --unet-history {unet} --paired {input.paired}"
     if wc.uses_synthetic(config):
         cyclegan = " ".join(
             f"{i}={p}" for i, p in zip(UNLABELED, input.cyclegan_history)
