@@ -17,6 +17,12 @@ from cyclesynth import workflow_config as wc
 
 # Every schema violation with the key it concerns (and text from --config turned into the
 # numbers and booleans the schema asks for), then Snakemake's validate fills in defaults.
+# An overlay config (--configfile) removes an experiment of the default by setting it to null.
+config["experiments"] = {
+    name: experiment
+    for name, experiment in (config.get("experiments") or {}).items()
+    if experiment is not None
+}
 with open(Path(workflow.basedir) / "config" / "schema.yaml") as schema_file:
     config.update(
         config_validation.check_against_schema(config, yaml.safe_load(schema_file))
