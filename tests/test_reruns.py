@@ -39,20 +39,24 @@ def test_nothing_changed_reruns_nothing(finished, tmp_path):
 
 def test_unet_setting_reruns_segmentation_but_no_cyclegan(finished, tmp_path):
     jobs = dry_run(finished, tmp_path, lambda c: c["unet"].update(lr=0.002))
-    assert jobs == {"train_unet": 3, "predict": 3, "evaluate": 3, "segment": 1, "report": 1}
+    # the paired comparison reads the one-label experiments' metrics; the Frangi row needs no U-Net
+    assert jobs == {"train_unet": 3, "predict": 3, "evaluate": 3, "paired_comparison": 1, "segment": 1, "report": 1}
 
 
 def test_cyclegan_setting_reruns_every_cyclegan_and_what_follows(finished, tmp_path):
     jobs = dry_run(finished, tmp_path, lambda c: c["cyclegan"].update(lr=0.0003))
     assert jobs == {
         "train_cyclegan": 2, "synthesize": 2, "filter_synthetic": 1,
-        "train_unet": 1, "predict": 1, "evaluate": 1, "segment": 1, "report": 1,
+        "train_unet": 1, "predict": 1, "evaluate": 1, "paired_comparison": 1, "segment": 1, "report": 1,
     }
 
 
 def test_filter_setting_reruns_only_the_filter_and_synthetic_unet(finished, tmp_path):
     jobs = dry_run(finished, tmp_path, lambda c: c["filter"].update(max_mse=3.5))
-    assert jobs == {"filter_synthetic": 1, "train_unet": 1, "predict": 1, "evaluate": 1, "segment": 1, "report": 1}
+    assert jobs == {
+        "filter_synthetic": 1, "train_unet": 1, "predict": 1, "evaluate": 1, "paired_comparison": 1, "segment": 1,
+        "report": 1,
+    }
 
 
 def test_segmentation_settings_rerun_only_the_segmentations(finished, tmp_path):
@@ -73,3 +77,4 @@ def test_changing_the_reference_reruns_everything_downstream(finished, tmp_path)
     jobs = dry_run(finished, tmp_path, lambda c: c["dataset"].update(reference="04"))
     assert jobs["train_cyclegan"] == 2 and jobs["synthesize"] == 2
     assert jobs["train_unet"] == 3 and jobs["prepare_dataset"] == 1
+    assert jobs["frangi"] == 1  # its threshold comes from the reference

@@ -95,10 +95,11 @@ def test_predictions_and_metrics(tiny_run):
 def test_report_outputs(tiny_run):
     summary = pd.read_csv(tiny_run / "results/metrics/summary.tsv", sep="\t")
     experiments = set(summary["experiment"])
-    assert experiments == {"all_labels", "synthetic", "reference_only", "human (2nd observer)"}
+    assert experiments == {"all_labels", "synthetic", "reference_only", "frangi", "human (2nd observer)"}
     assert (summary["n_images"] == 2).all()
     table = (tiny_run / "results/metrics/table1.md").read_text()
-    for text in ("all_labels", "synthetic", "reference_only", "0.60 ± 0.10", "0.86 ± 0.04", "human"):
+    for text in ("all_labels", "synthetic", "reference_only", "0.60 ± 0.10", "0.86 ± 0.04", "human",
+                 "zero labels: Frangi vesselness", "## Paired comparison"):
         assert text in table
     for figure in ("synthetic_examples", "rejected_synthetic", "synthetic_mse", "segmentations", "loss_curves"):
         data = (tiny_run / f"results/figures/{figure}.png").read_bytes()
@@ -128,8 +129,8 @@ def test_every_job_left_a_log_and_a_benchmark(tiny_run):
     logs = list((tiny_run / "results/logs").rglob("*.log"))
     benchmarks = list((tiny_run / "results/benchmarks").rglob("*.tsv"))
     # 5 phantom images + 5 checks + index + 2 cyclegan + 2 synthesize + filter
-    # + 3x(train, predict, evaluate) + human + segment (synthetic) + report
-    assert len(logs) == len(benchmarks) == 28
+    # + 3x(train, predict, evaluate) + human + frangi + paired comparison + segment (synthetic) + report
+    assert len(logs) == len(benchmarks) == 30
     assert "saved generator" in (tiny_run / "results/logs/train_cyclegan/04.log").read_text()
 
 

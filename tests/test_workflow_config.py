@@ -22,7 +22,7 @@ def test_default_config_is_valid_and_plans_the_phantom():
     config = load()
     wc.check_config(config)
     index = wc.plan(config)
-    assert index["role"].value_counts().to_dict() == {"unlabeled": 2, "test": 4, "reference": 1}
+    assert index["role"].value_counts().to_dict() == {"unlabeled": 5, "test": 4, "reference": 1}
     assert index.loc[index["role"] == "reference", "id"].item() == "05"
     assert wc.image_files(index, "01") == {
         "image": "results/data/phantom/test/images/01_test.tif",
@@ -81,6 +81,7 @@ def test_unet_settings_merge_experiment_overrides_and_grid():
     settings = wc.unet_settings(config, "reference_only")
     assert settings["epochs"] == 77 and settings["augment"] == "photometric"
     assert settings["patch_size"] == 64 and settings["patch_stride"] == 64
+    config["experiments"]["all_labels"]["epochs"] = None  # null: unet.epochs
     assert wc.unet_settings(config, "all_labels")["epochs"] == config["unet"]["epochs"]
 
 
@@ -120,7 +121,7 @@ def test_partly_deleted_phantom_files_are_named(tmp_path, monkeypatch):
     with pytest.raises(DatasetError, match=r"results/data/phantom/training/1st_manual/06_manual1.gif is missing"):
         wc.plan(config)
     # a cluster job re-parsing the workflow while files are being generated does not check
-    assert len(wc.plan(config, check_generated=False)) == 7
+    assert len(wc.plan(config, check_generated=False)) == 10  # the demo: 6 training + 4 test
 
 
 def test_labels_without_their_image_stop_the_plan(tmp_path):

@@ -217,7 +217,17 @@ def cmd_filter_synthetic(args) -> None:
         )
         rows.append({"image": image_id, "synthetic": path, **verdict})
         log(f"{image_id}: mse {verdict['mse']:.4f} -> {'kept' if verdict['kept'] else 'rejected: ' + verdict['reason']}")
-    table = pd.DataFrame(rows, columns=["image", "synthetic", "mse", "kept", "reason"])
+    columns = ["image", "synthetic", "mse", "kept", "reason"]
+    if args.seam_size:
+        from cyclesynth.blending import seam_ratio
+
+        stride = args.seam_stride or args.seam_size
+        log(f"seam ratio of the reference itself: {seam_ratio(reference_image, args.seam_size, stride, fov):.3f}")
+        for row in rows:
+            row["seam"] = seam_ratio(read_rgb(row["synthetic"]), args.seam_size, stride, fov)
+            log(f"{row['image']}: seam ratio {row['seam']:.3f}")
+        columns.append("seam")
+    table = pd.DataFrame(rows, columns=columns)
     _write_table(table, args.out)
     log(f"kept {int(table['kept'].sum())} of {len(table)} synthetic images")
 
@@ -331,6 +341,45 @@ def cmd_evaluate_human(args) -> None:
     log(f"second observer evaluated on {len(rows) // 2} test images")
 
 
+def cmd_frangi(args) -> None:
+    from cyclesynth.datasets import read_index, reference_row
+    from cyclesynth.images import read_binary, read_rgb, write_png
+    from cyclesynth.metrics import evaluate_probabilities
+    from cyclesynth.vesselness import EXPERIMENT, THRESHOLD_NAME, best_threshold, green_vesselness, rank_score
+
+    index = read_index(args.index)
+    reference = reference_row(index)
+    reference_label = read_binary(reference["label"])
+    fov = _fov(reference["fov"], reference_label.shape)
+    score = rank_score(green_vesselness(read_rgb(reference["image"]), fov, args.sigmas), fov)
+    threshold, accuracy = best_threshold(score, reference_label, fov)
+    log(f"reference {reference['id']}: threshold {threshold:.4f} (top {1 - threshold:.1%} of the FOV), "
+        f"accuracy {accuracy:.4f} within its FOV; sigmas {args.sigmas}")
+    out, rows = Path(args.out_dir), []
+    for row in _scored(index).itertuples():
+        truth = read_binary(row.label)
+        fov = _fov(row.fov, truth.shape)
+        score = rank_score(green_vesselness(read_rgb(row.image), fov, args.sigmas), fov)
+        write_png(out / f"{row.id}_probability.png", np.round(score * 65535).astype(np.uint16))
+        write_png(out / f"{row.id}.png", score >= threshold)
+        for result in evaluate_probabilities(score, truth, _regions(fov), {THRESHOLD_NAME: threshold}):
+            rows.append({"experiment": EXPERIMENT, "image": row.id, **result})
+    _write_table(pd.DataFrame(rows), args.out)
+    log(f"scored {len(rows) // 2} test images")
+
+
+def cmd_paired(args) -> None:
+    from cyclesynth.paired import paired_table
+    from cyclesynth.report import read_metrics
+
+    metrics = {name: read_metrics(path) for name, path in _pairs(args.metrics).items()}
+    table = paired_table(metrics)
+    _write_table(table, args.out)
+    for row in table.itertuples():
+        log(f"{row.a} - {row.b}: mean AUC difference {row.mean_difference:+.4f} over {row.n_images} images, "
+            f"{row.a_better}/{row.b_better} better, Wilcoxon p {row.p_value:.4g}")
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -374,6 +423,7 @@ def cmd_report(args) -> None:
         out_table1=args.table1,
         figures_dir=args.figures_dir,
         segmentation_tables=_pairs(args.segmentations),
+        paired_tsv=args.paired,
     )
     log(f"wrote {args.summary}, {args.table1} and figures in {args.figures_dir}")
 
@@ -492,6 +542,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--normalize", choices=["zscore", "none"], required=True)
     p.add_argument("--max-mse", type=float, required=True)
     p.add_argument("--highpass-sigma", type=float, required=True, help="pixels; 0 = compare raw grey levels")
+    p.add_argument("--seam-size", type=int, default=None, help="tile size: add a 'seam' column (blending.seam_ratio)")
+    p.add_argument("--seam-stride", type=int, default=None, help="tile stride of the synthesis (default: --seam-size)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_filter_synthetic)
 
@@ -545,6 +597,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     runtime_args(p)
     p.set_defaults(func=cmd_segment)
+    p = sub.add_parser("frangi", help="zero-label floor: Frangi vesselness of the test images, threshold from the reference")
+    p.add_argument("--index", required=True)
+    p.add_argument("--sigmas", type=float, nargs="+", required=True, help="Gaussian scales in pixels")
+    p.add_argument("--out-dir", required=True, help="writes {test}.png and {test}_probability.png (ranks)")
+    p.add_argument("--out", required=True, help="per-image metrics table")
+    p.set_defaults(func=cmd_frangi)
+
+    p = sub.add_parser("paired", help="paired AUC differences and Wilcoxon p-values between experiments")
+    p.add_argument("--metrics", nargs="*", default=[], help="experiment=metrics.tsv, in table order")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_paired)
 
     p = sub.add_parser("report", help="summary table, Table 1 and figures")
     p.add_argument("--index", required=True)
@@ -558,6 +621,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--predictions-dir", required=True)
     p.add_argument("--labels", type=_json, default={}, help='JSON {"experiment": "row label"}')
     p.add_argument("--max-mse", type=float, default=None)
+    p.add_argument("--paired", default=None, help="paired.tsv (cyclesynth paired), appended to Table 1")
     p.add_argument("--summary", required=True)
     p.add_argument("--table1", required=True)
     p.add_argument("--figures-dir", required=True)

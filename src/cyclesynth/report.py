@@ -667,6 +667,7 @@ def write_report(
     out_table1: PathLike,
     figures_dir: PathLike,
     segmentation_tables: Mapping[str, PathLike] | None = None,
+    paired_tsv: PathLike | None = None,
 ) -> dict[str, Path]:
     """Read every input, write ``summary.tsv``, ``table1.md`` and the five figures.
 
@@ -687,6 +688,11 @@ def write_report(
     scored = segmentation_report.scored_ids(index)
     if scored:
         text = render_table1(summary, experiment_labels=experiment_labels)
+        if paired_tsv is not None and Path(paired_tsv).is_file():  # the paired comparison (cyclesynth.paired)
+            from cyclesynth.paired import render_markdown
+
+            text += "\n" + render_markdown(pd.read_csv(paired_tsv, sep="\t", dtype={"a": str, "b": str}),
+                                           experiment_labels)
         text += "\n" + segmentation_report.render_not_scored(index)
     else:
         text = segmentation_report.render_unscored_table1(index)

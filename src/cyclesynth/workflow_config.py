@@ -28,7 +28,7 @@ from cyclesynth.samplesheet import samplesheet_index
 
 PHANTOM_ROOT = "results/data/phantom"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
-RESERVED_EXPERIMENT_NAMES = {"human", "summary", "table1"}
+RESERVED_EXPERIMENT_NAMES = {"human", "summary", "table1", "frangi", "paired"}
 
 
 class ConfigError(ValueError):
@@ -275,7 +275,10 @@ def thresholds(config: dict) -> dict[str, float]:
 
 
 def experiment_labels(config: dict) -> dict[str, str]:
-    return {name: e.get("label") or name for name, e in config["experiments"].items()}
+    labels = {name: e.get("label") or name for name, e in config["experiments"].items()}
+    if config.get("frangi", {}).get("enabled"):
+        labels["frangi"] = config["frangi"]["label"]
+    return labels
 
 
 def as_json(value) -> str:
@@ -290,6 +293,12 @@ def check_config(config: dict) -> None:
         raise ConfigError(
             f"config key patches.stride ({patches['stride']}) exceeds patches.size ({patches['size']}): "
             "pixels between patches would never be seen"
+        )
+    synthesis_stride = config.get("synthesis", {}).get("stride")
+    if synthesis_stride is not None and synthesis_stride > patches["size"]:
+        raise ConfigError(
+            f"config key synthesis.stride ({synthesis_stride}) exceeds patches.size "
+            f"({patches['size']}): pixels between tiles would never be translated"
         )
     divisor = 2 ** config["unet"]["depth"]
     if patches["size"] % divisor:

@@ -18,6 +18,12 @@ from cyclesynth import workflow_config as wc
 
 # Every schema violation with the key it concerns (and text from --config turned into the
 # numbers and booleans the schema asks for), then Snakemake's validate fills in defaults.
+# An overlay config (--configfile) removes an experiment of the default by setting it to null.
+config["experiments"] = {
+    name: experiment
+    for name, experiment in (config.get("experiments") or {}).items()
+    if experiment is not None
+}
 with open(Path(workflow.basedir) / "config" / "schema.yaml") as schema_file:
     config.update(
         config_validation.check_against_schema(config, yaml.safe_load(schema_file))
@@ -148,6 +154,9 @@ def report_inputs(wildcards):
             experiment=EXPERIMENTS,
             test=TESTS,
         )
+        if config["frangi"]["enabled"]:
+            inputs["frangi"] = "results/metrics/frangi.tsv"
+        inputs["paired"] = "results/metrics/paired.tsv"
     if wc.uses_synthetic(config):
         inputs["quality"] = "results/synthetic/quality.tsv"
         inputs["cyclegan_history"] = expand(
@@ -166,7 +175,9 @@ def report_options(wildcards, input):
     options = f"--unet-history {unet} --segmentations {segmentations}"
     if TESTS:
         metrics = " ".join(f"{e}={p}" for e, p in zip(EXPERIMENTS, input.metrics))
-        options += f" --metrics {metrics} --human {input.human}"
+        if config["frangi"]["enabled"]:
+            metrics += f" frangi={input.frangi}"
+        options += f" --metrics {metrics} --human {input.human} --paired {input.paired}"
     if wc.uses_synthetic(config):
         cyclegan = " ".join(
             f"{i}={p}" for i, p in zip(UNLABELED, input.cyclegan_history)

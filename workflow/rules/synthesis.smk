@@ -1,6 +1,11 @@
 # Synthesis reads the reference and the unlabeled image directly (not the index), so that
 # adding an image to the dataset adds its own jobs and reruns no other (with cyclegan.init
 # pretrained, a change in the pretraining images also reruns the fine-tuning).
+# Tiles of the reference each CycleGAN translates: synthesis.stride (null = patches.stride);
+# a stride below the patch size blends overlapping tiles (no seams).
+SYNTHESIS_STRIDE = config["synthesis"]["stride"] or PATCH_STRIDE
+
+
 rule pretrain_cyclegan:
     input:
         reference=REFERENCE["image"],
@@ -106,7 +111,7 @@ rule synthesize:
         runtime=resource("default", "runtime"),
     params:
         patch_size=PATCH_SIZE,
-        patch_stride=PATCH_STRIDE,
+        patch_stride=SYNTHESIS_STRIDE,
         fov=reference_fov_option,
         mask_outside_fov=(
             "--mask-outside-fov" if config["synthesis"]["mask_outside_fov"] else ""
@@ -144,10 +149,13 @@ rule filter_synthetic:
         normalize=config["filter"]["normalize"],
         max_mse=config["filter"]["max_mse"],
         highpass_sigma=config["filter"]["highpass_sigma"],
+        patch_size=PATCH_SIZE,
+        patch_stride=SYNTHESIS_STRIDE,
         cyclesynth=CYCLESYNTH,
     shell:
         "{params.cyclesynth} filter-synthetic --reference {input.reference} {params.fov}"
         " --images {params.images} --synthetic {input.synthetic}"
         " --normalize {params.normalize} --max-mse {params.max_mse}"
         " --highpass-sigma {params.highpass_sigma}"
+        " --seam-size {params.patch_size} --seam-stride {params.patch_stride}"
         " --out {output} > {log} 2>&1"
