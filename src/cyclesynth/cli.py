@@ -352,9 +352,9 @@ def cmd_frangi(args) -> None:
     reference_label = read_binary(reference["label"])
     fov = _fov(reference["fov"], reference_label.shape)
     score = rank_score(green_vesselness(read_rgb(reference["image"]), fov, args.sigmas), fov)
-    threshold, accuracy = best_threshold(score, reference_label, fov)
+    threshold, f1 = best_threshold(score, reference_label, fov)
     log(f"reference {reference['id']}: threshold {threshold:.4f} (top {1 - threshold:.1%} of the FOV), "
-        f"accuracy {accuracy:.4f} within its FOV; sigmas {args.sigmas}")
+        f"F1 {f1:.4f} within its FOV; sigmas {args.sigmas}")
     out, rows = Path(args.out_dir), []
     for row in _scored(index).itertuples():
         truth = read_binary(row.label)
