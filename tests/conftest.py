@@ -27,3 +27,14 @@ def drive():
     if path is None:
         pytest.skip("DRIVE not found (set DRIVE_DIR or place it at ../shared/data/DRIVE)")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One finished run of the whole workflow on tests/data/tiny.yaml, shared by the tests that
+    only read it or dry-run against it (test_workflow, test_reruns, test_slurm's local run)."""
+    from test_workflow import snakemake
+
+    workdir = tmp_path_factory.mktemp("tiny")
+    snakemake(workdir, "--cores", "2")
+    return workdir

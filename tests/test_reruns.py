@@ -12,11 +12,10 @@ import yaml
 from test_workflow import TINY, planned_jobs, snakemake
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("reruns")
-    snakemake(workdir, "--cores", "2")
-    return workdir
+@pytest.fixture
+def finished(tiny_run):
+    """The session's finished tiny run (conftest.py): these tests only dry-run against it."""
+    return tiny_run
 
 
 def dry_run(workdir: Path, tmp_path: Path, edit) -> dict[str, int]:

@@ -154,12 +154,10 @@ def profile_for_the_test_node(tmp_path) -> Path:
 
 
 @pytest.mark.skipif(not slurm_is_up(), reason="no SLURM controller answers (scripts/slurm/start-test-slurm.sh)")
-def test_tiny_workflow_through_slurm_matches_a_local_run(tmp_path):
+def test_tiny_workflow_through_slurm_matches_a_local_run(tmp_path, tiny_run):
     profile = profile_for_the_test_node(tmp_path)
-    local, cluster = tmp_path / "local", tmp_path / "slurm"
-    local.mkdir()
+    local, cluster = tiny_run, tmp_path / "slurm"  # local: the session's run of the same config
     cluster.mkdir()
-    snakemake(local, "--cores", "2")
     result = snakemake(cluster, "--profile", str(profile))
     log = result.stdout + result.stderr
     planned = planned_jobs(log)

@@ -34,11 +34,7 @@ def planned_jobs(output: str) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("tiny")
-    snakemake(workdir, "--cores", "2")
-    return workdir
+# tiny_run (conftest.py): one finished run of tests/data/tiny.yaml for the whole session
 
 
 def test_dry_run_plans_one_cyclegan_per_unlabeled_image(tmp_path):
