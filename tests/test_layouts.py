@@ -1,7 +1,6 @@
 """`cyclesynth samplesheet`: the DRIVE, CHASE_DB1, HRF and STARE namings and any folder (glob),
 each tested on phantom files written in that naming (none of these datasets can be downloaded)."""
 
-import subprocess
 import sys
 
 import numpy as np
@@ -27,9 +26,28 @@ def _save(array, path, **kwargs):
 
 
 def cli(*args, cwd=None):
-    result = subprocess.run([sys.executable, "-m", "cyclesynth", "samplesheet", *map(str, args)],
-                            capture_output=True, text=True, cwd=cwd)
-    return result
+    """`cyclesynth samplesheet ...` in this process (as the console script runs it): its exit
+    code and what it wrote to stderr."""
+    import contextlib
+    import io
+    import os
+    import types
+
+    from cyclesynth.cli import main
+
+    stderr, here = io.StringIO(), os.getcwd()
+    try:
+        os.chdir(cwd or here)
+        with contextlib.redirect_stderr(stderr):
+            try:
+                code = main(["samplesheet", *map(str, args)])
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else 1
+                if not isinstance(exit_.code, int):
+                    print(exit_.code, file=sys.stderr)
+    finally:
+        os.chdir(here)
+    return types.SimpleNamespace(returncode=code, stderr=stderr.getvalue())
 
 
 def _ok(result):

@@ -3,7 +3,6 @@ through `cyclesynth samplesheet` and the whole workflow (the `snakemake` command
 later; bad samplesheets stopped before any training with the row and column named."""
 
 import subprocess
-import sys
 from pathlib import Path
 
 import imageio.v3 as iio
@@ -48,11 +47,11 @@ def write_flat_folder(folder: Path) -> None:
 
 
 def write_sheet(workdir: Path) -> Path:
-    result = subprocess.run(
-        [sys.executable, "-m", "cyclesynth", "samplesheet", "--images", "flat/u*", "--reference", "flat/ref.jpg",
-         "--label", "flat/ref_label.png", "--test", "flat/t*", "--out", "sheet.tsv"],
-        cwd=workdir, capture_output=True, text=True,
-    )
+    """`cyclesynth samplesheet` for the flat folder (in this process, in ``workdir``)."""
+    from test_layouts import cli
+
+    result = cli("--images", "flat/u*", "--reference", "flat/ref.jpg", "--label", "flat/ref_label.png",
+                 "--test", "flat/t*", "--out", "sheet.tsv", cwd=workdir)
     assert result.returncode == 0, result.stderr
     return workdir / "sheet.tsv"
 
