@@ -46,12 +46,12 @@ def write_flat_folder(folder: Path) -> None:
             Image.fromarray(label.astype(np.uint8)).save(folder / "ref_label.png")
 
 
-def write_sheet(workdir: Path) -> Path:
+def write_sheet(workdir: Path, folder: str = "flat") -> Path:
     """`cyclesynth samplesheet` for the flat folder (in this process, in ``workdir``)."""
     from test_layouts import cli
 
-    result = cli("--images", "flat/u*", "--reference", "flat/ref.jpg", "--label", "flat/ref_label.png",
-                 "--test", "flat/t*", "--out", "sheet.tsv", cwd=workdir)
+    result = cli("--images", f"{folder}/u*", "--reference", f"{folder}/ref.jpg", "--label", f"{folder}/ref_label.png",
+                 "--test", f"{folder}/t*", "--out", "sheet.tsv", cwd=workdir)
     assert result.returncode == 0, result.stderr
     return workdir / "sheet.tsv"
 
@@ -65,8 +65,8 @@ def config_file(workdir: Path, extra: str = "") -> Path:
 @pytest.fixture(scope="module")
 def own_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("own")
-    write_flat_folder(workdir / "flat")
-    write_sheet(workdir)
+    write_flat_folder(workdir / "my images")  # a space in the path: every rule quotes it
+    write_sheet(workdir, "my images")
     snakemake(workdir, "--cores", "2", configfile=[TINY, config_file(workdir)])
     return workdir
 
@@ -77,7 +77,7 @@ def test_the_sheet_from_a_flat_folder(own_run):
     assert sheet.columns.tolist() == ["id", "image", "label", "role"]
     assert sheet["id"].tolist() == ["ref", "u1", "u2", "u3", "t1", "t2"]
     assert sheet["role"].tolist() == ["reference", "unlabeled", "unlabeled", "unlabeled", "test", "test"]
-    assert sheet["label"].tolist() == ["flat/ref_label.png", "", "", "", "", ""]
+    assert sheet["label"].tolist() == ["my images/ref_label.png", "", "", "", "", ""]
 
 
 @pytest.mark.slow

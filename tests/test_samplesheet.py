@@ -45,7 +45,7 @@ def test_a_good_sheet_resolves_paths_against_its_folder(folder):
 
 
 def test_csv_is_read_with_commas_and_roles_are_assigned(folder):
-    path = _sheet(folder, GOOD.replace("\t", ","), "sheet.csv")
+    path = _sheet(folder, "\ufeff" + GOOD.replace("\t", ","), "sheet.csv")  # with a spreadsheet's BOM
     index = samplesheet_index(path, RoleSettings())
     assert index["role"].tolist() == ["reference", "unlabeled", "test"]
     assert index["unlabeled"].tolist() == [False, True, False]

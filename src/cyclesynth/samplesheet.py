@@ -72,7 +72,8 @@ def read_samplesheet(path: str | os.PathLike) -> pd.DataFrame:
             "write one with `cyclesynth samplesheet` (see README: Segmenting your own images)"
         )
     try:
-        table = pd.read_csv(path, sep=separator(path), dtype=str, keep_default_na=False, skipinitialspace=True)
+        table = pd.read_csv(path, sep=separator(path), dtype=str, keep_default_na=False, skipinitialspace=True,
+                            encoding="utf-8-sig")  # spreadsheets often write a byte-order mark
     except pd.errors.EmptyDataError:
         raise SamplesheetError(f"samplesheet {path} is empty: expected a header row with the columns {', '.join(COLUMNS)}") from None
     except pd.errors.ParserError as err:

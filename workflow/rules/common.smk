@@ -94,7 +94,7 @@ def reference_fov(wildcards):
 
 
 def reference_fov_option(wildcards, input):
-    return f"--fov {input.fov}" if "fov" in input.keys() else ""
+    return f"--fov {shlex.quote(input.fov)}" if "fov" in input.keys() else ""
 
 
 FIGURES = [

@@ -65,7 +65,7 @@ rule check_image:
         "../../envs/cyclesynth.yaml"
     params:
         annotations=lambda wildcards, input: " ".join(
-            f"--{kind} {getattr(input, kind)}"
+            f"--{kind} {shlex.quote(getattr(input, kind))}"
             for kind in ("label", "fov", "label2")
             if kind in input.keys()
         ),

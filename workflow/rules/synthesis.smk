@@ -37,8 +37,8 @@ rule pretrain_cyclegan:
         checkpoint="results/checkpoints/cyclegan/pretrained.pt",
         cyclesynth=CYCLESYNTH,
     shell:
-        "{params.cyclesynth} pretrain-cyclegan --reference {input.reference}"
-        " --targets {input.targets} --images {params.images}"
+        "{params.cyclesynth} pretrain-cyclegan --reference {input.reference:q}"
+        " --targets {input.targets:q} --images {params.images}"
         " --settings {params.settings:q} --patch-size {params.patch_size}"
         " --patch-stride {params.patch_stride} --seed {params.seed}"
         " --device {params.device} --threads {threads}"
@@ -83,8 +83,8 @@ rule train_cyclegan:
         init=cyclegan_init_option,
         cyclesynth=CYCLESYNTH,
     shell:
-        "{params.cyclesynth} train-cyclegan --reference {input.reference}"
-        " --target {input.target} --image {wildcards.image} {params.init}"
+        "{params.cyclesynth} train-cyclegan --reference {input.reference:q}"
+        " --target {input.target:q} --image {wildcards.image} {params.init}"
         " --settings {params.settings:q} --patch-size {params.patch_size}"
         " --patch-stride {params.patch_stride} --seed {params.seed}"
         " --device {params.device} --threads {threads}"
@@ -119,7 +119,7 @@ rule synthesize:
         device=config["device"],
         cyclesynth=CYCLESYNTH,
     shell:
-        "{params.cyclesynth} synthesize --reference {input.reference} {params.fov}"
+        "{params.cyclesynth} synthesize --reference {input.reference:q} {params.fov}"
         " --model {input.model}"
         " --patch-size {params.patch_size} --patch-stride {params.patch_stride}"
         " {params.mask_outside_fov} --device {params.device} --threads {threads}"
@@ -153,7 +153,7 @@ rule filter_synthetic:
         patch_stride=SYNTHESIS_STRIDE,
         cyclesynth=CYCLESYNTH,
     shell:
-        "{params.cyclesynth} filter-synthetic --reference {input.reference} {params.fov}"
+        "{params.cyclesynth} filter-synthetic --reference {input.reference:q} {params.fov}"
         " --images {params.images} --synthetic {input.synthetic}"
         " --normalize {params.normalize} --max-mse {params.max_mse}"
         " --highpass-sigma {params.highpass_sigma}"
