@@ -77,8 +77,7 @@ def blend_patches(patches: np.ndarray, grid: PatchGrid, floor: float = WINDOW_FL
 def tile_borders(length: int, size: int, stride: int) -> np.ndarray:
     """Positions p (0 < p < length) where a tile of the grid starts or ends along one axis:
     the difference between pixels p - 1 and p crosses a tile border."""
-    steps = int(np.ceil(max(length - size, 0) / stride)) + 1
-    starts = np.arange(steps) * stride
+    starts = np.arange(PatchGrid._steps(length, size, stride)) * stride  # the grid's own rule
     edges = np.concatenate([starts, starts + size])
     return np.unique(edges[(edges > 0) & (edges < length)])
 
