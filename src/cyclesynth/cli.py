@@ -204,11 +204,11 @@ def cmd_synthesize(args) -> None:
 
 
 def cmd_filter_synthetic(args) -> None:
-    from cyclesynth.images import read_binary, read_rgb
+    from cyclesynth.images import read_rgb
     from cyclesynth.quality_filter import judge
 
     reference_image = read_rgb(args.reference)
-    fov = read_binary(args.fov) if args.fov else np.ones(reference_image.shape[:2], bool)
+    fov = _fov(args.fov, reference_image.shape[:2])
     rows = []
     for image_id, path in zip(args.images, args.synthetic):
         verdict = judge(
@@ -249,7 +249,7 @@ def cmd_train_unet(args) -> None:
     pairs = training_pairs(index, args.training_set, quality=quality, include_reference=args.include_reference)
     images = [read_rgb(p.image) for p in pairs]
     labels = [read_binary(p.label) for p in pairs]
-    fovs = [read_binary(p.fov) if p.fov else np.ones(label.shape, bool) for p, label in zip(pairs, labels)]
+    fovs = [_fov(p.fov, label.shape) for p, label in zip(pairs, labels)]
     log(
         f"U-Net '{args.experiment}' ({args.training_set}): {len(pairs)} training images, "
         f"{settings.epochs} epochs, augment {settings.augment}, device {device}"
@@ -265,38 +265,26 @@ def cmd_train_unet(args) -> None:
 
 
 def cmd_predict(args) -> None:
-    from cyclesynth.datasets import read_index
-    from cyclesynth.images import read_rgb, write_png
+    from cyclesynth.datasets import read_index, scored_tests
+    from cyclesynth.images import read_rgb, write_png, write_probability
     from cyclesynth.unet_training import load_model, predict_probabilities
 
     device = _runtime(args)
     model, settings = load_model(args.model, device)
     index = read_index(args.index)
     out = Path(args.out_dir)
-    scored = _scored(index)
+    scored = scored_tests(index)
     for row in scored.itertuples():
         probability = predict_probabilities(
             model, read_rgb(row.image), patch_size=settings.patch_size, stride=settings.patch_stride, device=device
         )
-        write_png(out / f"{row.id}_probability.png", np.round(probability * 65535).astype(np.uint16))
+        write_probability(out / f"{row.id}_probability.png", probability)
         write_png(out / f"{row.id}.png", probability >= 0.5)
     log(f"predicted {len(scored)} labeled test images into {out}")
 
 
-def _read_probability(path: Path) -> np.ndarray:
-    import imageio.v3 as iio
-
-    data = iio.imread(path, plugin="pillow")
-    return data.astype(np.float64) / 65535.0
-
-
 def _regions(fov: np.ndarray) -> dict:
     return {"fov": fov, "image": None}
-
-
-def _scored(index: pd.DataFrame) -> pd.DataFrame:
-    """The test images that have a label (the others are segmented, not scored)."""
-    return index[(index["role"] == "test") & (index["label"] != "")]
 
 
 def _fov(path: str, shape) -> np.ndarray:
@@ -307,14 +295,14 @@ def _fov(path: str, shape) -> np.ndarray:
 
 
 def cmd_evaluate(args) -> None:
-    from cyclesynth.datasets import read_index
-    from cyclesynth.images import read_binary
+    from cyclesynth.datasets import read_index, scored_tests
+    from cyclesynth.images import read_binary, read_probability
     from cyclesynth.metrics import evaluate_probabilities
 
     index = read_index(args.index)
     rows = []
-    for row in _scored(index).itertuples():
-        probability = _read_probability(Path(args.predictions_dir) / f"{row.id}_probability.png")
+    for row in scored_tests(index).itertuples():
+        probability = read_probability(Path(args.predictions_dir) / f"{row.id}_probability.png")
         truth = read_binary(row.label)
         fov = _fov(row.fov, truth.shape)
         for result in evaluate_probabilities(probability, truth, _regions(fov), args.thresholds):
@@ -324,13 +312,13 @@ def cmd_evaluate(args) -> None:
 
 
 def cmd_evaluate_human(args) -> None:
-    from cyclesynth.datasets import read_index
+    from cyclesynth.datasets import read_index, scored_tests
     from cyclesynth.images import read_binary
     from cyclesynth.metrics import evaluate_binary
 
     index = read_index(args.index)
     rows = []
-    for row in _scored(index)[lambda t: t["label2"] != ""].itertuples():
+    for row in scored_tests(index)[lambda t: t["label2"] != ""].itertuples():
         second, truth = read_binary(row.label2), read_binary(row.label)
         fov = _fov(row.fov, truth.shape)
         for result in evaluate_binary(second, truth, _regions(fov)):
@@ -342,8 +330,8 @@ def cmd_evaluate_human(args) -> None:
 
 
 def cmd_frangi(args) -> None:
-    from cyclesynth.datasets import read_index, reference_row
-    from cyclesynth.images import read_binary, read_rgb, write_png
+    from cyclesynth.datasets import read_index, reference_row, scored_tests
+    from cyclesynth.images import read_binary, read_rgb, write_png, write_probability
     from cyclesynth.metrics import evaluate_probabilities
     from cyclesynth.vesselness import EXPERIMENT, THRESHOLD_NAME, best_threshold, green_vesselness, rank_score
 
@@ -356,11 +344,11 @@ def cmd_frangi(args) -> None:
     log(f"reference {reference['id']}: threshold {threshold:.4f} (top {1 - threshold:.1%} of the FOV), "
         f"F1 {f1:.4f} within its FOV; sigmas {args.sigmas}")
     out, rows = Path(args.out_dir), []
-    for row in _scored(index).itertuples():
+    for row in scored_tests(index).itertuples():
         truth = read_binary(row.label)
         fov = _fov(row.fov, truth.shape)
         score = rank_score(green_vesselness(read_rgb(row.image), fov, args.sigmas), fov)
-        write_png(out / f"{row.id}_probability.png", np.round(score * 65535).astype(np.uint16))
+        write_probability(out / f"{row.id}_probability.png", score)
         write_png(out / f"{row.id}.png", score >= threshold)
         for result in evaluate_probabilities(score, truth, _regions(fov), {THRESHOLD_NAME: threshold}):
             rows.append({"experiment": EXPERIMENT, "image": row.id, **result})
@@ -392,16 +380,13 @@ def _pairs(values: list[str]) -> dict[str, str]:
 
 
 def cmd_segment(args) -> None:
-    from cyclesynth.segmentation import SegmentationError, segment_files
+    from cyclesynth.segmentation import segment_files
 
     device = _runtime(args)
-    try:
-        table = segment_files(
-            args.model, args.images, args.out, names=args.names, threshold=args.threshold, device=device,
-            progress=not args.no_progress, log=log,
-        )
-    except SegmentationError as err:
-        raise SystemExit(f"cyclesynth segment: error: {err}") from None
+    table = segment_files(
+        args.model, args.images, args.out, names=args.names, threshold=args.threshold, device=device,
+        progress=not args.no_progress, log=log,
+    )
     log(f"wrote masks, probabilities and overlays of {len(table)} image(s) and segmentations.tsv to {args.out}")
 
 
@@ -597,6 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     runtime_args(p)
     p.set_defaults(func=cmd_segment)
+
     p = sub.add_parser("frangi", help="zero-label floor: Frangi vesselness of the test images, threshold from the reference")
     p.add_argument("--index", required=True)
     p.add_argument("--sigmas", type=float, nargs="+", required=True, help="Gaussian scales in pixels")
@@ -633,11 +619,12 @@ def main(argv: list[str] | None = None) -> int:
     from cyclesynth.datasets import DatasetError
     from cyclesynth.images import ImageReadError
     from cyclesynth.runtime import TrainingDiverged
+    from cyclesynth.segmentation import SegmentationError
 
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (DatasetError, ImageReadError, TrainingDiverged) as err:
+    except (DatasetError, ImageReadError, SegmentationError, TrainingDiverged) as err:
         print(f"cyclesynth {args.command}: error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -252,5 +252,11 @@ def row_for(index: pd.DataFrame, image_id: str) -> pd.Series:
     return match.iloc[0]
 
 
+def scored_tests(index: pd.DataFrame) -> pd.DataFrame:
+    """The test images that have a label: the ones the experiments are scored on (the others
+    are segmented, not scored)."""
+    return index[(index["role"] == "test") & (index["label"] != "")]
+
+
 def reference_row(index: pd.DataFrame) -> pd.Series:
     return index[index["role"] == "reference"].iloc[0]

@@ -128,6 +128,16 @@ def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
         iio.imwrite(tmp, data, plugin="pillow", extension=".png")
 
 
+def write_probability(path: str | os.PathLike, probability: np.ndarray) -> None:
+    """Write a probability map in [0, 1] as a 16-bit PNG (value x 65535), atomically."""
+    write_png(path, np.round(np.clip(probability, 0.0, 1.0) * 65535).astype(np.uint16))
+
+
+def read_probability(path: str | os.PathLike) -> np.ndarray:
+    """Read a probability map written by :func:`write_probability` as float64 in [0, 1]."""
+    return iio.imread(path, plugin="pillow").astype(np.float64) / 65535.0
+
+
 def write_npy(path: str | os.PathLike, array: np.ndarray) -> None:
     """Write a NumPy array atomically."""
     with atomic_path(path) as tmp:

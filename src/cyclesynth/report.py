@@ -32,7 +32,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from cyclesynth.datasets import read_index  # noqa: E402
+from cyclesynth.datasets import read_index, scored_tests  # noqa: E402
 from cyclesynth.images import ImageReadError, atomic_path, read_binary, read_rgb  # noqa: E402
 from cyclesynth import segmentation_report  # noqa: E402
 from cyclesynth.quality_filter import normalise_quality, read_quality  # noqa: E402
@@ -506,7 +506,7 @@ def plot_segmentations(
     title = "Segmentations of test images (U-Net output binarised at 0.5)"
     index = _as_index(index)
     labels = dict(experiment_labels or {})
-    tests = index[(index["split"] == "test") & (index["label"] != "")]
+    tests = scored_tests(index)
     if test_ids is None:
         test_ids = tests["id"].astype(str).tolist()[:2]
     test_ids = [str(t) for t in test_ids]

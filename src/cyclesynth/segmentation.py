@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from cyclesynth.images import ImageReadError, atomic_path, read_rgb, write_png
+from cyclesynth.images import ImageReadError, atomic_path, read_rgb, write_png, write_probability
 
 OUTPUT_KINDS = ("mask", "probability", "overlay")
 TABLE_NAME = "segmentations.tsv"
@@ -168,7 +168,7 @@ def segment_files(
         probability = predict_any_size(model, settings, image, device)
         mask = probability >= cut
         paths = output_paths(out_dir, job.name)
-        write_png(paths["probability"], np.round(probability * 65535).astype(np.uint16))
+        write_probability(paths["probability"], probability)
         write_png(paths["mask"], mask)
         write_png(paths["overlay"], overlay(image, mask))
         rows.append(

@@ -13,11 +13,13 @@ from typing import Mapping
 
 import pandas as pd
 
+from cyclesynth.datasets import scored_tests
+
 PathLike = str | os.PathLike
 
 
 def scored_ids(index: pd.DataFrame) -> list[str]:
-    return index.loc[(index["role"] == "test") & (index["label"] != ""), "id"].astype(str).tolist()
+    return scored_tests(index)["id"].astype(str).tolist()
 
 
 def unscored_test_ids(index: pd.DataFrame) -> list[str]:

@@ -23,6 +23,7 @@ from cyclesynth.datasets import (
     check_complete,
     check_no_orphans,
     plan_drive,
+    scored_tests,
 )
 from cyclesynth.samplesheet import samplesheet_index
 
@@ -132,7 +133,7 @@ def plan(config: dict, *, check_generated: bool = True) -> pd.DataFrame:
 
 def scored_ids(index: pd.DataFrame) -> list[str]:
     """Test images with a label: the images the experiments are scored on."""
-    return index.loc[(index["role"] == "test") & (index["label"] != ""), "id"].tolist()
+    return scored_tests(index)["id"].tolist()
 
 
 def segmented_ids(index: pd.DataFrame) -> list[str]:
@@ -141,16 +142,10 @@ def segmented_ids(index: pd.DataFrame) -> list[str]:
     return index.loc[index["role"] != "reference", "id"].tolist()
 
 
-def check_context(index: pd.DataFrame, image_id: str) -> str:
-    """The samplesheet row an image comes from ('' for DRIVE and phantom), for messages."""
-    if "origin" not in index.columns:
-        return ""
-    return str(index.set_index("id").loc[image_id, "origin"] or "")
-
-
 def check_context_option(index: pd.DataFrame, image_id: str) -> str:
-    """``--context '<samplesheet row>'`` for check-image, or '' (DRIVE, phantom)."""
-    context = check_context(index, image_id)
+    """``--context '<samplesheet row>'`` for check-image (the row an image comes from, for its
+    messages), or '' (DRIVE, phantom: no such row)."""
+    context = str(index.set_index("id").loc[image_id, "origin"] or "") if "origin" in index.columns else ""
     return f"--context {shlex.quote(context)}" if context else ""
 
 
