@@ -140,6 +140,7 @@ def test_cyclegan_settings_per_stage_are_training_settings():
     from cyclesynth.cyclegan_training import CycleGANSettings
 
     config = load("config/drive-cpu.yaml")
+    config["cyclegan"]["init"] = "scratch"
     scratch = wc.cyclegan_settings(config)
     assert not set(wc.CYCLEGAN_STAGE_KEYS) & set(scratch)
     assert (scratch["epochs"], scratch["epochs_decay"], scratch.get("train_layers", "all")) == (30, 30, "all")
