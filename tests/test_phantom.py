@@ -127,7 +127,7 @@ def test_random_styles_are_valid_and_fundus_like():
         style = PhantomStyle.random(rng)
         red, green, blue = style.background_rgb
         assert red > green > blue > 0  # reddish-orange
-        assert all(c >= 0 for c in style.vessel_contrast) and style.vessel_contrast[1] > 0.2
+        assert all(c >= 0 for c in style.vessel_contrast) and style.vessel_contrast[1] >= 0.2
         assert style.vessel_contrast[1] >= style.vessel_contrast[0]  # green darkens most
         json.dumps(style.to_dict())
 
@@ -284,3 +284,25 @@ def test_dataset_rejects_bad_arguments(tmp_path):
         write_phantom_dataset(tmp_path, n_training=0, n_test=0, height=64, width=64, seed=0)
     with pytest.raises(ValueError):
         write_phantom_dataset(tmp_path, n_training=1, n_test=1, height=16, width=64, seed=0)
+
+
+def test_detail_texture_adds_fine_background_texture_only():
+    from cyclesynth.image_statistics import background_bands
+
+    plain = PhantomStyle(detail_texture=0.0, noise_sigma=0.0)
+    textured = dataclasses.replace(plain, detail_texture=0.03)
+    rgb0, label0, fov0 = generate_phantom(5, 192, 192, style=plain)
+    rgb1, label1, fov1 = generate_phantom(5, 192, 192, style=textured)
+    assert (label0 == label1).all() and (fov0 == fov1).all()
+    before, after = background_bands(rgb0, label0, fov0), background_bands(rgb1, label1, fov1)
+    assert after.mid > 1.5 * before.mid and after.fine > before.fine + 0.005
+    assert after.coarse == pytest.approx(before.coarse, abs=0.005)
+
+
+def test_noise_is_given_at_drive_size_and_scaled_down():
+    style = PhantomStyle(noise_sigma=0.02, detail_texture=0.0, blur_sigma=0.0, texture_strength=0.0)
+    clean = dataclasses.replace(style, noise_sigma=0.0)
+    for size, expected in ((96, 0.02 * 96 / 565), (192, 0.02 * 192 / 565)):
+        noisy, _, fov = generate_phantom(3, size, size, style=style)
+        flat, _, _ = generate_phantom(3, size, size, style=clean)
+        assert float((noisy - flat)[fov].std()) == pytest.approx(expected, rel=0.1)

@@ -14,9 +14,11 @@ Nothing is downloaded. Each phantom is drawn from one integer seed:
 * label: the exact footprint of the rendered tubes (pixel centres within a vessel's radius
   of its centre line; widths are at least one pixel), clipped to the FOV. The image's
   anti-aliased vessel opacity is >= 0.5 exactly on the label.
-* appearance (:class:`PhantomStyle`): background colour with low-frequency texture,
-  illumination gradient, vignetting, a darker macula, a bright optic disc, vessels darkening
-  mostly green and blue (optional central reflex), gamma, blur and Gaussian noise.
+* appearance (:class:`PhantomStyle`): background colour with low-frequency texture and a
+  per-image amount of fine texture, illumination gradient, vignetting, a darker macula, a
+  bright optic disc, vessels darkening mostly green and blue (optional central reflex),
+  gamma, blur and Gaussian noise. Noise, fine texture and vessel contrast are drawn from
+  ranges measured on DRIVE at the phantom's size (``scripts/phantom_realism.py``, README).
 
 :func:`write_phantom_dataset` writes a dataset in DRIVE's layout and file formats, including
 a plausible "second observer" for the test images (:func:`second_observer_label`).
@@ -51,8 +53,9 @@ __all__ = [
 #: Smallest height or width the generator accepts.
 MIN_SIZE = 32
 
-# Streams of the per-image random generator: geometry, style, appearance noise, 2nd observer.
-_GEOMETRY, _STYLE, _NOISE, _OBSERVER = 0, 1, 2, 3
+# Streams of the per-image random generator: geometry, style, appearance noise, 2nd observer,
+# fine background texture.
+_GEOMETRY, _STYLE, _NOISE, _OBSERVER, _DETAIL = 0, 1, 2, 3, 4
 
 _R_MIN = 0.55  # smallest vessel radius in pixels: width >= 1 px, 8-connected centre lines
 
@@ -78,12 +81,13 @@ class PhantomStyle:
     illumination_strength: float = 0.15  # relative brightness change from centre to FOV edge
     vignetting: float = 0.3  # relative darkening at the FOV border
     blur_sigma: float = 0.6  # pixels at DRIVE's size (565 px short side), scaled down for smaller images
-    noise_sigma: float = 0.01  # standard deviation of additive Gaussian noise
+    noise_sigma: float = 0.01  # std of additive Gaussian noise at DRIVE's size, scaled down with the pixel count per side
     texture_strength: float = 0.05  # relative amplitude of low-frequency background texture
     optic_disc_brightness: float = 0.5  # blend of the disc towards its pale yellow colour
     macula_darkening: float = 0.12  # relative darkening at the fovea
     central_reflex: float = 0.0  # brightening along the centre of wide vessels
     outside_level: float = 0.02  # grey level outside the FOV (near black)
+    detail_texture: float = 0.0  # relative amplitude of fine background texture (a few px at DRIVE's size)
 
     def __post_init__(self) -> None:
         for name in ("background_rgb", "vessel_contrast"):
@@ -109,6 +113,7 @@ class PhantomStyle:
             "macula_darkening": 0 <= self.macula_darkening < 1,
             "central_reflex": 0 <= self.central_reflex < 1,
             "outside_level": 0 <= self.outside_level <= 0.2,
+            "detail_texture": 0 <= self.detail_texture < 0.5,
         }
         for name, ok in checks.items():
             if not ok:
@@ -121,7 +126,7 @@ class PhantomStyle:
         red = rng.uniform(0.55, 0.97)
         green = red * rng.uniform(0.32, 0.68)
         blue = green * rng.uniform(0.25, 0.80)
-        green_contrast = rng.uniform(0.3, 0.6)
+        green_contrast = rng.uniform(0.2, 0.4)
         return cls(
             background_rgb=(red, green, blue),
             vessel_contrast=(green_contrast * rng.uniform(0.15, 0.45), green_contrast, green_contrast * rng.uniform(0.6, 1.0)),
@@ -130,12 +135,13 @@ class PhantomStyle:
             illumination_strength=rng.uniform(0.0, 0.35),
             vignetting=rng.uniform(0.05, 0.45),
             blur_sigma=rng.uniform(0.25, 1.1),
-            noise_sigma=rng.uniform(0.003, 0.03),
+            noise_sigma=rng.uniform(0.002, 0.014),
             texture_strength=rng.uniform(0.02, 0.14),
             optic_disc_brightness=rng.uniform(0.30, 0.80),
             macula_darkening=rng.uniform(0.0, 0.2),
             central_reflex=rng.uniform(0.0, 0.35),
             outside_level=rng.uniform(0.0, 0.035),
+            detail_texture=rng.uniform(0.0, 0.025),  # drawn last: the draws above are unchanged
         )
 
     def to_dict(self) -> dict:
@@ -554,7 +560,17 @@ def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], channels: in
     return total / np.float32(1.1)
 
 
-def _render_image(geom: _Geometry, style: PhantomStyle, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _detail_noise(rng: np.random.Generator, shape: tuple[int, int], radius: float) -> np.ndarray:
+    """Band-pass noise with structures 1-2.5 % of the FOV radius across (2-7 px at DRIVE's size,
+    the choroidal and nerve-fibre texture of fundus photographs), unit std, shape (H, W)."""
+    white = rng.standard_normal(shape).astype(np.float32)
+    fine = gaussian(white, sigma=0.01 * radius, mode="reflect") - gaussian(white, sigma=0.025 * radius, mode="reflect")
+    return (fine / max(float(fine.std()), 1e-6)).astype(np.float32)
+
+
+def _render_image(
+    geom: _Geometry, style: PhantomStyle, rng: np.random.Generator, detail_rng: np.random.Generator | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     h, w = geom.height, geom.width
     R = geom.fov_radius
     cover, rmap = _coverage(geom)
@@ -572,6 +588,8 @@ def _render_image(geom: _Geometry, style: PhantomStyle, rng: np.random.Generator
     img = base[None, None, :] * lum[..., None]
     img[..., 0] *= 1.0 + chroma
     img[..., 2] *= 1.0 - chroma
+    if style.detail_texture > 0 and detail_rng is not None:
+        img *= (1.0 + style.detail_texture * _detail_noise(detail_rng, (h, w), R))[..., None]
 
     # illumination gradient and vignetting
     proj = ((xx - cx) * math.cos(style.illumination_angle) + (yy - cy) * math.sin(style.illumination_angle)) / R
@@ -614,7 +632,8 @@ def _render_image(geom: _Geometry, style: PhantomStyle, rng: np.random.Generator
     sigma = style.blur_sigma * min(1.0, min(h, w) / 565.0)
     if sigma > 0.05:
         img = gaussian(img, sigma=sigma, channel_axis=-1, preserve_range=True, mode="nearest")
-    img = img + rng.normal(0.0, style.noise_sigma, size=img.shape).astype(np.float32)
+    noise_sigma = style.noise_sigma * min(1.0, min(h, w) / 565.0)
+    img = img + rng.normal(0.0, noise_sigma, size=img.shape).astype(np.float32)
     img = np.clip(img, 0.0, 1.0).astype(np.float32)
     return img, label
 
@@ -640,7 +659,7 @@ def generate_phantom(
     if style is None:
         style = PhantomStyle.random(np.random.default_rng([seed, _STYLE]))
     fov = _fov_mask(geom)
-    rgb, label = _render_image(geom, style, np.random.default_rng([seed, _NOISE]))
+    rgb, label = _render_image(geom, style, np.random.default_rng([seed, _NOISE]), np.random.default_rng([seed, _DETAIL]))
     return rgb, label & fov, fov
 
 

@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""How close the phantom's appearance is to DRIVE's: background texture per band and vessel
+contrast (``cyclesynth.image_statistics``), DRIVE resampled to the phantom's size.
+
+    python scripts/phantom_realism.py --drive ../shared/data/DRIVE            # 192 px, 20 phantoms
+    python scripts/phantom_realism.py --drive ../shared/data/DRIVE --size 128 --phantoms 40
+
+Prints a markdown table: min, quartiles and max over DRIVE's 40 images and over the phantoms
+(seeds 1000, 1001, ...; the demo's own images are never used).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from cyclesynth.image_statistics import at_size, background_bands  # noqa: E402
+from cyclesynth.images import read_binary, read_rgb  # noqa: E402
+from cyclesynth.phantom import generate_phantom  # noqa: E402
+
+
+def drive_images(root: Path):
+    for split in ("training", "test"):
+        for image in sorted((root / split / "images").glob("*.tif")):
+            ident = image.name.split("_")[0]
+            label = root / split / "1st_manual" / f"{ident}_manual1.gif"
+            fov = next((root / split / "mask").glob(f"{ident}_*mask.gif"))
+            yield read_rgb(image).astype(np.float64), read_binary(label), read_binary(fov)
+
+
+def summary(name: str, rows: list[dict]) -> list[str]:
+    lines = []
+    for key in rows[0]:
+        values = np.percentile([row[key] for row in rows], [0, 25, 50, 75, 100])
+        lines.append(f"| {name} | {key} | " + " | ".join(f"{v:.4f}" for v in values) + " |")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--drive", default=str(ROOT.parent / "shared" / "data" / "DRIVE"), help="DRIVE root folder")
+    parser.add_argument("--size", type=int, default=192, help="phantom side; DRIVE is resampled to it")
+    parser.add_argument("--phantoms", type=int, default=20, help="number of phantoms (seeds 1000...)")
+    args = parser.parse_args(argv)
+    drive = [background_bands(*at_size(*image, args.size)).as_dict() for image in drive_images(Path(args.drive))]
+    if not drive:
+        parser.error(f"--drive {args.drive}: no DRIVE images found")
+    phantoms = [
+        background_bands(*generate_phantom(1000 + seed, args.size, args.size)).as_dict()
+        for seed in range(args.phantoms)
+    ]
+    print(f"| images ({args.size} px) | statistic | min | 25 % | median | 75 % | max |")
+    print("|---|---|--:|--:|--:|--:|--:|")
+    print("\n".join(summary(f"DRIVE ({len(drive)})", drive) + summary(f"phantom ({len(phantoms)})", phantoms)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
