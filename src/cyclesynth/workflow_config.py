@@ -36,6 +36,34 @@ class ConfigError(ValueError):
     """A config value is invalid in a way the schema cannot express."""
 
 
+def run_experiments(default: dict | None, configfiles: list[dict], overrides: dict | None = None) -> dict:
+    """The experiments of a run, from the workflow's default config, the ``--configfile``
+    files (in order) and the ``--config`` values.
+
+    An experiment that a config file defines replaces the default's experiment of that name
+    as a whole: Snakemake merges config files key by key, which would hand a preset's
+    experiment every setting of the demo's experiment of the same name that the preset does
+    not repeat (its ``epochs``, say). Config files merge among themselves key by key, and
+    ``--config`` values merge into the result key by key (``experiments={synthetic: {epochs:
+    10}}`` changes one setting). An experiment set to null is removed.
+    """
+
+    def merge(into: dict, values: dict) -> None:
+        for key, value in values.items():
+            if isinstance(value, dict) and isinstance(into.get(key), dict):
+                merge(into[key], value)
+            else:
+                into[key] = json.loads(json.dumps(value))
+
+    experiments = json.loads(json.dumps(default or {}))
+    from_files: dict = {}
+    for values in configfiles:
+        merge(from_files, (values or {}).get("experiments") or {})
+    experiments.update(from_files)
+    merge(experiments, (overrides or {}).get("experiments") or {})
+    return {name: experiment for name, experiment in experiments.items() if experiment is not None}
+
+
 def dataset_root(config: dict) -> str:
     dataset = config["dataset"]
     if dataset["source"] == "phantom":

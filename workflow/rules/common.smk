@@ -16,14 +16,19 @@ import yaml
 from cyclesynth import config_validation
 from cyclesynth import workflow_config as wc
 
+# An experiment of a --configfile replaces the default's of that name whole (Snakemake's merge
+# would add the demo's settings the preset leaves out); null removes it; --config merges.
+with open(Path(workflow.basedir) / "config" / "config.yaml") as default_file:
+    DEFAULT_EXPERIMENTS = (yaml.safe_load(default_file) or {}).get("experiments")
+CONFIGFILES = []
+for configfile_path in workflow.config_settings.configfiles:
+    with open(configfile_path) as overlay_file:
+        CONFIGFILES.append(yaml.safe_load(overlay_file) or {})
+config["experiments"] = wc.run_experiments(
+    DEFAULT_EXPERIMENTS, CONFIGFILES, dict(workflow.config_settings.config)
+)
 # Every schema violation with the key it concerns (and text from --config turned into the
 # numbers and booleans the schema asks for), then Snakemake's validate fills in defaults.
-# An overlay config (--configfile) removes an experiment of the default by setting it to null.
-config["experiments"] = {
-    name: experiment
-    for name, experiment in (config.get("experiments") or {}).items()
-    if experiment is not None
-}
 with open(Path(workflow.basedir) / "config" / "schema.yaml") as schema_file:
     config.update(
         config_validation.check_against_schema(config, yaml.safe_load(schema_file))
