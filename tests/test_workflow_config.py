@@ -1,5 +1,6 @@
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -22,8 +23,8 @@ def test_default_config_is_valid_and_plans_the_phantom():
     config = load()
     wc.check_config(config)
     index = wc.plan(config)
-    assert index["role"].value_counts().to_dict() == {"unlabeled": 5, "test": 4, "reference": 1}
-    assert index.loc[index["role"] == "reference", "id"].item() == "05"
+    assert index["role"].value_counts().to_dict() == {"unlabeled": 5, "test": 8, "reference": 1}
+    assert index.loc[index["role"] == "reference", "id"].item() == "09"
     assert wc.image_files(index, "01") == {
         "image": "results/data/phantom/test/images/01_test.tif",
         "label": "results/data/phantom/test/1st_manual/01_manual1.gif",
@@ -112,16 +113,16 @@ def test_partly_deleted_phantom_files_are_named(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     config = load()
     wc.plan(config)  # nothing generated yet: fine
-    files = wc.image_files(wc.plan(config), "06")
+    files = wc.image_files(wc.plan(config), "10")
     for path in files.values():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_bytes(b"x")
     wc.plan(config)  # all files of the image: fine
     Path(files["label"]).unlink()
-    with pytest.raises(DatasetError, match=r"results/data/phantom/training/1st_manual/06_manual1.gif is missing"):
+    with pytest.raises(DatasetError, match=r"results/data/phantom/training/1st_manual/10_manual1.gif is missing"):
         wc.plan(config)
     # a cluster job re-parsing the workflow while files are being generated does not check
-    assert len(wc.plan(config, check_generated=False)) == 10  # the demo: 6 training + 4 test
+    assert len(wc.plan(config, check_generated=False)) == 14  # the demo: 6 training + 8 test
 
 
 def test_labels_without_their_image_stop_the_plan(tmp_path):
@@ -182,3 +183,45 @@ def test_pretrained_schedules_must_be_at_least_one_epoch():
     config["cyclegan"]["finetune"].update(epochs=0, epochs_decay=0)
     with pytest.raises(wc.ConfigError, match=r"cyclegan.finetune.epochs \+ cyclegan.finetune.epochs_decay"):
         wc.check_config(config)
+
+
+def test_an_experiment_of_a_configfile_replaces_the_defaults_whole():
+    default = {"a": {"training_set": "synthetic", "epochs": 160}, "b": {"training_set": "reference_only"}}
+    preset = {"experiments": {"a": {"training_set": "synthetic", "include_reference": False}}}
+    experiments = wc.run_experiments(default, [preset], {})
+    assert experiments["a"] == {"training_set": "synthetic", "include_reference": False}  # no epochs 160
+    assert experiments["b"] == {"training_set": "reference_only"}  # untouched
+    # config files merge among themselves, --config merges into the result, null removes
+    second = {"experiments": {"a": {"epochs": 5}, "b": None}}
+    experiments = wc.run_experiments(default, [preset, second], {"experiments": {"a": {"lr": 0.01}}})
+    assert experiments == {"a": {"training_set": "synthetic", "include_reference": False, "epochs": 5, "lr": 0.01}}
+    assert default["a"]["epochs"] == 160  # inputs are not changed
+    assert wc.run_experiments(default, [], {"experiments": {"b": {"epochs": 9}}})["b"]["epochs"] == 9
+
+
+def drive_standin(root: Path) -> Path:
+    """A tiny dataset in DRIVE's layout and numbering (test 01-20, training 21-40)."""
+    from cyclesynth.phantom import write_phantom_dataset
+
+    write_phantom_dataset(root, n_training=20, n_test=20, height=40, width=40, seed=1)
+    return root
+
+
+@pytest.mark.parametrize("preset", ["drive.yaml", "drive-cpu.yaml", "drive-gpu.yaml"])
+def test_presets_run_their_own_experiments_only(preset, tmp_path):
+    """Through the snakemake command: the jobs' U-Net settings are the preset's, none of the
+    demo's per-experiment epochs."""
+    import subprocess
+
+    dry = subprocess.run(
+        ["snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path), "-n", "-p",
+         "--configfile", str(ROOT / "config" / preset), "--config", "dataset={root: " + str(drive_standin(tmp_path / "DRIVE")) + "}"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    file_experiments = yaml.safe_load((ROOT / "config" / preset).read_text())["experiments"]
+    unet_epochs = load(f"config/{preset}")["unet"]["epochs"]
+    for name, experiment in file_experiments.items():
+        command = next(line for line in dry.stdout.splitlines() if f"--experiment {name} " in line)
+        settings = json.loads(re.search(r"--settings (\{.*?\})(?: --|$)", command.replace("'", "")).group(1))
+        assert settings["epochs"] == experiment.get("epochs", unet_epochs), name
