@@ -15,7 +15,11 @@ rule frangi:
     input:
         index="results/data/index.tsv",
         reference=[p for p in REFERENCE[["image", "label", "fov"]] if p],
-        tests=[p for p in (*TEST_ROWS["image"], *TEST_ROWS["label"], *TEST_ROWS["fov"]) if p],
+        tests=[
+            p
+            for p in (*TEST_ROWS["image"], *TEST_ROWS["label"], *TEST_ROWS["fov"])
+            if p
+        ],
     output:
         metrics="results/metrics/frangi.tsv",
         masks=expand("results/predictions/frangi/{test}.png", test=TESTS),
