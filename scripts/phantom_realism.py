@@ -20,18 +20,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from cyclesynth.datasets import DatasetError, plan_drive  # noqa: E402
 from cyclesynth.image_statistics import at_size, background_bands  # noqa: E402
 from cyclesynth.images import read_binary, read_rgb  # noqa: E402
 from cyclesynth.phantom import generate_phantom  # noqa: E402
 
 
 def drive_images(root: Path):
-    for split in ("training", "test"):
-        for image in sorted((root / split / "images").glob("*.tif")):
-            ident = image.name.split("_")[0]
-            label = root / split / "1st_manual" / f"{ident}_manual1.gif"
-            fov = next((root / split / "mask").glob(f"{ident}_*mask.gif"))
-            yield read_rgb(image).astype(np.float64), read_binary(label), read_binary(fov)
+    for row in plan_drive(root).itertuples():
+        yield read_rgb(row.image).astype(np.float64), read_binary(row.label), read_binary(row.fov)
 
 
 def summary(name: str, rows: list[dict]) -> list[str]:
@@ -48,9 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", type=int, default=192, help="phantom side; DRIVE is resampled to it")
     parser.add_argument("--phantoms", type=int, default=20, help="number of phantoms (seeds 1000...)")
     args = parser.parse_args(argv)
-    drive = [background_bands(*at_size(*image, args.size)).as_dict() for image in drive_images(Path(args.drive))]
-    if not drive:
-        parser.error(f"--drive {args.drive}: no DRIVE images found")
+    try:
+        drive = [background_bands(*at_size(*image, args.size)).as_dict() for image in drive_images(Path(args.drive))]
+    except DatasetError as err:
+        parser.error(f"--drive {args.drive}: {err}")
     phantoms = [
         background_bands(*generate_phantom(1000 + seed, args.size, args.size)).as_dict()
         for seed in range(args.phantoms)

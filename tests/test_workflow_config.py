@@ -199,23 +199,25 @@ def test_an_experiment_of_a_configfile_replaces_the_defaults_whole():
     assert wc.run_experiments(default, [], {"experiments": {"b": {"epochs": 9}}})["b"]["epochs"] == 9
 
 
-def drive_standin(root: Path) -> Path:
+@pytest.fixture(scope="module")
+def drive_standin(tmp_path_factory) -> Path:
     """A tiny dataset in DRIVE's layout and numbering (test 01-20, training 21-40)."""
     from cyclesynth.phantom import write_phantom_dataset
 
+    root = tmp_path_factory.mktemp("DRIVE")
     write_phantom_dataset(root, n_training=20, n_test=20, height=40, width=40, seed=1)
     return root
 
 
 @pytest.mark.parametrize("preset", ["drive.yaml", "drive-cpu.yaml", "drive-gpu.yaml"])
-def test_presets_run_their_own_experiments_only(preset, tmp_path):
+def test_presets_run_their_own_experiments_only(preset, tmp_path, drive_standin):
     """Through the snakemake command: the jobs' U-Net settings are the preset's, none of the
     demo's per-experiment epochs."""
     import subprocess
 
     dry = subprocess.run(
         ["snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(tmp_path), "-n", "-p",
-         "--configfile", str(ROOT / "config" / preset), "--config", "dataset={root: " + str(drive_standin(tmp_path / "DRIVE")) + "}"],
+         "--configfile", str(ROOT / "config" / preset), "--config", "dataset={root: " + str(drive_standin) + "}"],
         capture_output=True, text=True,
     )  # fmt: skip
     assert dry.returncode == 0, dry.stdout + dry.stderr

@@ -569,9 +569,10 @@ def _detail_noise(rng: np.random.Generator, shape: tuple[int, int], radius: floa
 
 
 def _render_image(
-    geom: _Geometry, style: PhantomStyle, rng: np.random.Generator, detail_rng: np.random.Generator | None = None
+    geom: _Geometry, style: PhantomStyle, rng: np.random.Generator, detail_rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     h, w = geom.height, geom.width
+    drive_scale = min(1.0, min(h, w) / 565.0)  # blur and noise are given at DRIVE's size
     R = geom.fov_radius
     cover, rmap = _coverage(geom)
     label = cover >= 0.0
@@ -588,7 +589,7 @@ def _render_image(
     img = base[None, None, :] * lum[..., None]
     img[..., 0] *= 1.0 + chroma
     img[..., 2] *= 1.0 - chroma
-    if style.detail_texture > 0 and detail_rng is not None:
+    if style.detail_texture > 0:
         img *= (1.0 + style.detail_texture * _detail_noise(detail_rng, (h, w), R))[..., None]
 
     # illumination gradient and vignetting
@@ -629,11 +630,10 @@ def _render_image(
     img = np.clip(img, 0.0, 1.0) ** np.float32(style.gamma)
     fov_soft = _fov_mask(geom, soft=True)[..., None]
     img = img * fov_soft + np.float32(style.outside_level) * (1.0 - fov_soft)
-    sigma = style.blur_sigma * min(1.0, min(h, w) / 565.0)
+    sigma = style.blur_sigma * drive_scale
     if sigma > 0.05:
         img = gaussian(img, sigma=sigma, channel_axis=-1, preserve_range=True, mode="nearest")
-    noise_sigma = style.noise_sigma * min(1.0, min(h, w) / 565.0)
-    img = img + rng.normal(0.0, noise_sigma, size=img.shape).astype(np.float32)
+    img = img + rng.normal(0.0, style.noise_sigma * drive_scale, size=img.shape).astype(np.float32)
     img = np.clip(img, 0.0, 1.0).astype(np.float32)
     return img, label
 

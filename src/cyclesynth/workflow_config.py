@@ -7,6 +7,7 @@ for everything else, so that the rules stay thin and every setting reaches them 
 
 from __future__ import annotations
 
+import copy
 import glob as globbing
 import json
 import re
@@ -48,19 +49,14 @@ def run_experiments(default: dict | None, configfiles: list[dict], overrides: di
     10}}`` changes one setting). An experiment set to null is removed.
     """
 
-    def merge(into: dict, values: dict) -> None:
-        for key, value in values.items():
-            if isinstance(value, dict) and isinstance(into.get(key), dict):
-                merge(into[key], value)
-            else:
-                into[key] = json.loads(json.dumps(value))
+    from snakemake.utils import update_config  # the merge Snakemake applies to configs
 
-    experiments = json.loads(json.dumps(default or {}))
+    experiments = copy.deepcopy(default or {})
     from_files: dict = {}
     for values in configfiles:
-        merge(from_files, (values or {}).get("experiments") or {})
+        update_config(from_files, copy.deepcopy((values or {}).get("experiments") or {}))
     experiments.update(from_files)
-    merge(experiments, (overrides or {}).get("experiments") or {})
+    update_config(experiments, copy.deepcopy((overrides or {}).get("experiments") or {}))
     return {name: experiment for name, experiment in experiments.items() if experiment is not None}
 
 
