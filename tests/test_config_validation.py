@@ -42,6 +42,16 @@ def test_text_from_the_command_line_becomes_numbers_booleans_and_null():
     assert coerce_text_values({"unet": {"epochs": "many"}}, SCHEMA) == {"unet": {"epochs": "many"}}
 
 
+@pytest.mark.parametrize("text", ["null", "~", "Null", "NULL"])
+def test_null_and_tilde_clear_keys_that_may_be_text(text):
+    """A key that may be text or null (dataset.reference, dataset.root) is None for null and
+    ~ given on the command line; "None" stays a name where text is allowed."""
+    out = coerce_text_values({"dataset": {"reference": text, "root": text, "max_unlabeled": text}}, SCHEMA)
+    assert out["dataset"] == {"reference": None, "root": None, "max_unlabeled": None}
+    assert coerce_text_values({"dataset": {"reference": "None"}}, SCHEMA)["dataset"]["reference"] == "None"
+    assert coerce_text_values({"dataset": {"reference": "nullable"}}, SCHEMA)["dataset"]["reference"] == "nullable"
+
+
 def test_every_violation_is_listed_with_its_key():
     config = {**DEMO, "unet": {**DEMO["unet"], "lr": -1, "epochs": "many", "speed": 3}}
     problems = schema_errors(config, SCHEMA)

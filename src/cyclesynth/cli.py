@@ -67,11 +67,15 @@ def cmd_check_image(args) -> None:
         tmp.write_text(json.dumps(summary, indent=1) + "\n")
     for note in summary["notes"]:
         log(f"note: {note}")
-    log(f"{args.image}: {summary['height']}x{summary['width']}, annotations readable, binary and of its size")
+    for warning in summary["warnings"]:
+        log(f"WARNING: {warning}")
+    shares = ", ".join(f"{kind} {share:.1%}" for kind, share in summary["vessel_share"].items())
+    log(f"{args.image}: {summary['height']}x{summary['width']}, annotations readable, binary and of its size"
+        + (f"; vessel share of the FOV: {shares}" if shares else ""))
 
 
 def cmd_prepare_dataset(args) -> None:
-    from cyclesynth.datasets import RoleSettings, check_complete, check_no_orphans, plan_dataset
+    from cyclesynth.datasets import RoleSettings, check_complete, check_no_orphans, input_warnings, plan_dataset
     from cyclesynth.samplesheet import samplesheet_index
 
     roles = RoleSettings(args.reference, args.include_test_as_unlabeled, args.max_unlabeled)
@@ -81,10 +85,15 @@ def cmd_prepare_dataset(args) -> None:
         index = plan_dataset(args.root, roles)
         check_no_orphans(args.root)
         check_complete(index)
+    index["warnings"] = input_warnings(index, args.checked)
+    for warning in filter(None, index["warnings"]):
+        log(f"WARNING: {warning}")
     _write_table(index, args.out)
     counts = index["role"].value_counts().to_dict()
     source = args.samplesheet or args.root
-    log(f"dataset {source}: {counts}; {int(index['unlabeled'].sum())} unlabeled images for synthesis")
+    reference = index.loc[index["role"] == "reference", "id"].iloc[0]
+    log(f"dataset {source}: {counts}; reference {reference}; {int(index['unlabeled'].sum())} unlabeled images "
+        "for synthesis")
 
 
 def cmd_samplesheet(args) -> None:
@@ -101,7 +110,7 @@ def cmd_samplesheet(args) -> None:
         if missing:
             raise SystemExit(f"cyclesynth samplesheet: the glob layout needs {', '.join(missing)}")
         rows = glob_rows(args.images, reference=args.reference, label=args.label, fov=args.fov,
-                         labels=args.labels, fovs=args.fovs, test=args.test)
+                         labels=args.labels, labels2=args.labels2, fovs=args.fovs, test=args.test)
     else:
         if not args.root:
             raise SystemExit(f"cyclesynth samplesheet: --layout {layout} needs --root (the dataset's folder)")
@@ -455,6 +464,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", default=None)
     p.add_argument("--include-test-as-unlabeled", action="store_true")
     p.add_argument("--max-unlabeled", type=int, default=None)
+    p.add_argument("--checked", nargs="*", default=[],
+                   help="the check-image summaries (JSON); their warnings go to the index's warnings column")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_prepare_dataset)
 
@@ -478,8 +489,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", help="glob layout: the reference's label")
     p.add_argument("--fov", help="glob layout: the reference's FOV mask (optional)")
     p.add_argument("--labels", help="glob layout: other labels, a pattern with {id} = the image's file stem")
+    p.add_argument("--labels2", help="glob layout: second-observer labels, a pattern with {id} = the image's file "
+                   "stem (scored as the human row where a test image has one)")
     p.add_argument("--fovs", help="glob layout: FOV masks, a pattern with {id} = the image's file stem")
-    p.add_argument("--test", help="glob layout: test images (a glob); scored where --labels finds a label")
+    p.add_argument("--test", help="glob layout: test images (a glob; a file that --images also "
+                   "matches is a test image); scored where --labels finds a label")
     p.set_defaults(func=cmd_samplesheet)
 
     p = sub.add_parser("pretrain-cyclegan", help="pretrain one CycleGAN: reference <-> patches pooled from images")

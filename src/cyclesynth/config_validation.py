@@ -19,6 +19,7 @@ from typing import Any
 _INT = re.compile(r"^[+-]?[0-9]+$")
 _FLOAT = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$")
 _TRUE, _FALSE, _NULL = {"true", "True", "TRUE"}, {"false", "False", "FALSE"}, {"null", "Null", "NULL", "~", "None"}
+_NULL_TEXT = {"null", "Null", "NULL", "~"}  # for keys that may also be text ("None" could be a name)
 
 
 class ConfigValidationError(ValueError):
@@ -63,6 +64,10 @@ def _types(spec: dict) -> list[str]:
 
 def _coerce_scalar(value: str, spec: dict) -> Any:
     types = _types(spec)
+    # null and ~ mean None for every key that may be null, text keys included (a preset's
+    # dataset.reference is cleared with --config dataset='{reference: null}')
+    if "null" in types and value in (_NULL_TEXT if "string" in types else _NULL):
+        return None
     if not types or "string" in types:
         return value
     if "integer" in types and _INT.match(value):

@@ -189,14 +189,22 @@ def _expected(row, kind: str) -> str:
     return str(folder / "1st_manual" / f"{row.id}_manual1.gif")
 
 
+# A label whose vessels cover more than this share of its FOV is probably inverted (vessels
+# are about 8-14 % of a fundus photograph's FOV: DRIVE 12 %, CHASE_DB1 7 %, HRF 8-10 %).
+INVERTED_LABEL_SHARE = 0.5
+
+
 def check_image(image: str, annotations: dict[str, str], *, min_size: int = 1, context: str = "") -> dict:
     """Read one image and its annotations (label, fov, label2; empty paths skipped): readable,
-    sizes agree, masks binary, at least ``min_size`` pixels a side. Returns a summary
-    (paths, size and ``notes`` on conversions such as grayscale to RGB); raises
-    :class:`DatasetError` naming the file, and with ``context`` (a samplesheet's row) also the
-    row and the column."""
+    sizes agree, masks binary, at least ``min_size`` pixels a side; a FOV mask that is not
+    empty; labels with both vessel and background pixels within the FOV (the whole image
+    without one). Returns a summary (paths, size, ``notes`` on conversions such as grayscale to
+    RGB, ``warnings`` such as a label that looks inverted, and each label's vessel share of
+    the FOV); raises :class:`DatasetError` naming the file, and with ``context`` (a
+    samplesheet's row) also the row and the column."""
     where = lambda column: f"{context}, column {column}: " if context else ""  # noqa: E731
     notes: list[str] = []
+    warnings: list[str] = []
     try:
         height, width = read_rgb(image, notes).shape[:2]
     except ImageReadError as err:
@@ -206,6 +214,7 @@ def check_image(image: str, annotations: dict[str, str], *, min_size: int = 1, c
             f"{where('image')}{image}: image is {height}x{width}, smaller than the patch size {min_size} "
             "(config key patches.size)"
         )
+    masks = {}
     for kind, path in annotations.items():
         if not path:
             continue
@@ -218,7 +227,57 @@ def check_image(image: str, annotations: dict[str, str], *, min_size: int = 1, c
                 f"{where(kind)}{path}: size {mask.shape[0]}x{mask.shape[1]} differs from its image "
                 f"{image} ({height}x{width})"
             )
-    return {"image": image, **annotations, "height": height, "width": width, "notes": notes}
+        masks[kind] = mask
+    fov = masks.get("fov")
+    if fov is not None and not fov.any():
+        raise DatasetError(
+            f"{where('fov')}{annotations['fov']}: FOV mask is empty (no pixel inside the field of view; "
+            "the image's pixels to use should be white)"
+        )
+    inside = fov if fov is not None else np.ones((height, width), dtype=bool)
+    within = "within its FOV" if fov is not None else "(no FOV mask: the whole image)"
+    shares = {}
+    for kind in ("label", "label2"):
+        if kind not in masks:
+            continue
+        path, vessel = annotations[kind], masks[kind] & inside
+        if not vessel.any():
+            raise DatasetError(
+                f"{where(kind)}{path}: label marks no vessel {within}: every pixel is background "
+                "(expected vessels white, or the higher of two values, on a black background)"
+            )
+        if vessel.sum() == inside.sum():
+            raise DatasetError(
+                f"{where(kind)}{path}: label marks every pixel {within} as vessel: there is no background"
+            )
+        share = float(vessel.sum() / inside.sum())
+        shares[kind] = round(share, 4)
+        if share > INVERTED_LABEL_SHARE:
+            warnings.append(
+                f"{where(kind)}{path}: vessels cover {share:.0%} of the pixels {within}; vessels are a small "
+                "fraction of a fundus image: the label looks inverted (vessels black on white?)"
+            )
+    return {
+        "image": image,
+        **annotations,
+        "height": height,
+        "width": width,
+        "vessel_share": shares,
+        "notes": notes,
+        "warnings": warnings,
+    }
+
+
+def input_warnings(index: pd.DataFrame, checked: list[str | Path]) -> list[str]:
+    """The warnings of the :func:`check_image` summaries (JSON files) for each row of
+    ``index``, matched by image path and joined with ' | ' ('' where there are none)."""
+    import json
+
+    by_image: dict[str, list[str]] = {}
+    for path in checked:
+        summary = json.loads(Path(path).read_text())
+        by_image.setdefault(str(summary["image"]), []).extend(summary.get("warnings", []))
+    return [" | ".join(by_image.get(str(image), [])) for image in index["image"]]
 
 
 def validate_dataset(index: pd.DataFrame, *, min_size: int = 1) -> None:

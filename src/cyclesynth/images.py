@@ -44,10 +44,21 @@ def atomic_path(path: str | os.PathLike):
         raise
 
 
+def missing_file(path: str | os.PathLike) -> str | None:
+    """Why ``path`` is not a readable file ("is a folder, ..." or "file not found"), or None."""
+    path = Path(path)
+    if path.is_file():
+        return None
+    if path.is_dir():
+        return f"{path} is a folder, not a file: give the image file itself (for a folder of images use a glob, e.g. '{path}/*.png')"
+    return f"{path}: file not found"
+
+
 def _read(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
-    if not path.is_file():
-        raise ImageReadError(f"{path}: file not found")
+    problem = missing_file(path)
+    if problem:
+        raise ImageReadError(problem)
     try:
         array = iio.imread(path, plugin="pillow", index=0)
     except Exception as err:  # Pillow raises many types for corrupt files

@@ -180,30 +180,45 @@ def glob_rows(
     label: str,
     fov: str | None = None,
     labels: str | None = None,
+    labels2: str | None = None,
     fovs: str | None = None,
     test: str | None = None,
 ) -> list[dict]:
     """Rows for any folder: the files matching ``images`` (a glob) are unlabeled except the
     ``reference`` (a path, or the id = stem of one of them), whose label is ``label`` (and FOV
-    mask ``fov``); files matching ``test`` are test images. ``labels`` and ``fovs`` are
-    optional patterns with ``{id}`` (the file's stem) giving the other images' labels and
-    masks where such a file exists. Ids are the file stems with any character other than a
-    letter, digit, '-' or '_' replaced by '_'."""
+    mask ``fov``); files matching ``test`` are test images, whether or not ``images`` matches
+    them too. ``labels``, ``labels2`` (second observer) and ``fovs`` are optional patterns
+    with ``{id}`` (the file's stem) giving the images' labels and masks where such a file
+    exists. Ids are the file stems with any character other than a letter, digit, '-' or '_'
+    replaced by '_'."""
     image_paths = _match(images, "--images")
     test_paths = _match(test, "--test") if test else []
     reference_path = Path(reference)
+    if reference_path.is_dir():
+        raise LayoutError(f"--reference {reference} is a folder; a file (the reference image) is expected")
     if not reference_path.is_file():
         by_stem = [p for p in image_paths if p.stem == reference]
         if not by_stem:
             raise LayoutError(f"--reference {reference!r} is neither a file nor the stem of an image matching {images!r}")
         reference_path = by_stem[0]
     for required, what in ((label, "--label"), (fov, "--fov")):
+        if required and Path(required).is_dir():
+            raise LayoutError(f"{what} {required} is a folder; a file is expected")
         if required and not Path(required).is_file():
             raise LayoutError(f"{what} {required}: file not found")
-    entries = [(reference_path, "reference")]
     same = lambda a, b: os.path.samefile(a, b)  # noqa: E731
-    entries += [(p, "unlabeled") for p in image_paths if not same(p, reference_path)]
-    entries += [(p, "test") for p in test_paths if not same(p, reference_path) and not any(same(p, q) for q in image_paths)]
+    if any(same(p, reference_path) for p in test_paths):
+        raise LayoutError(
+            f"--reference {reference_path} is also matched by --test {test!r}: the reference cannot be a test "
+            "image (narrow the --test pattern)"
+        )
+    entries = [(reference_path, "reference")]
+    entries += [
+        (p, "unlabeled")
+        for p in image_paths
+        if not same(p, reference_path) and not any(same(p, q) for q in test_paths)
+    ]
+    entries += [(p, "test") for p in test_paths]
     rows, seen = [], {}
     for path, role in entries:
         image_id = _sanitised_id(path)
@@ -213,7 +228,7 @@ def glob_rows(
         row = {"id": image_id, "image": str(path), "label": "", "fov": "", "label2": "", "role": role}
         if role == "reference":
             row["label"], row["fov"] = label, fov or ""
-        for kind, pattern in (("label", labels), ("fov", fovs)):
+        for kind, pattern in (("label", labels), ("fov", fovs), ("label2", labels2)):
             if pattern and not row[kind]:
                 row[kind] = _existing(Path(pattern.format(id=path.stem)))
         rows.append(row)

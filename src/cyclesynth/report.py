@@ -696,6 +696,9 @@ def write_report(
         text += "\n" + segmentation_report.render_not_scored(index)
     else:
         text = segmentation_report.render_unscored_table1(index)
+    warnings = segmentation_report.render_input_warnings(index)
+    if warnings:
+        text += "\n" + warnings
     text += "\n" + segmentation_report.render_segmentations(index, segmentations, experiment_labels)
     write_text(text, out_table1)
 

@@ -132,7 +132,9 @@ def read_samplesheet(path: str | os.PathLike) -> pd.DataFrame:
                 resolved[column] = ""
                 continue
             resolved[column] = _resolve(folder, value)
-            if not Path(resolved[column]).is_file():
+            if Path(resolved[column]).is_dir():
+                problems.append(f"{where}, column {column}: {resolved[column]} is a folder; a file is expected")
+            elif not Path(resolved[column]).is_file():
                 problems.append(f"{where}, column {column}: file {resolved[column]} does not exist")
         if role == "reference" and not row.label:
             problems.append(f"{where}, column label: the reference needs a label")

@@ -115,7 +115,13 @@ def plan_jobs(images: Sequence[str | os.PathLike], names: Sequence[str] | None =
         names = [Path(p).stem for p in images]
     elif len(names) != len(images):
         raise SegmentationError(f"{len(names)} names for {len(images)} images")
-    missing = [p for p in images if not Path(p).is_file()]
+    folders = [str(p) for p in images if Path(p).is_dir()]
+    if folders:
+        raise SegmentationError(
+            "folder(s) given where an image file is expected: " + ", ".join(folders)
+            + " (give the files, e.g. a shell glob 'folder/*.png')"
+        )
+    missing = [str(p) for p in images if not Path(p).is_file()]
     if missing:
         raise SegmentationError("image file(s) not found: " + ", ".join(missing))
     seen: dict[str, str] = {}

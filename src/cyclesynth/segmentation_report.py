@@ -68,6 +68,22 @@ def render_not_scored(index: pd.DataFrame) -> str:
     )
 
 
+def render_input_warnings(index: pd.DataFrame) -> str:
+    """A section listing the input checks' warnings (a label that looks inverted, say), from
+    the index's ``warnings`` column; empty when there are none."""
+    if "warnings" not in index.columns:
+        return ""
+    rows = index[index["warnings"].fillna("").astype(str) != ""]
+    if rows.empty:
+        return ""
+    lines = ["## Input warnings", "", "The input checks accepted these files with a warning; look at them before trusting the results:", ""]
+    for row in rows.itertuples():
+        for warning in str(row.warnings).split(" | "):
+            lines.append(f"- `{row.id}` ({row.role}): {warning}")
+    lines.append("")
+    return "\n".join(lines)
+
+
 def render_segmentations(
     index: pd.DataFrame, tables: Mapping[str, pd.DataFrame], experiment_labels: Mapping[str, str]
 ) -> str:

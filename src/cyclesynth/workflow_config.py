@@ -106,6 +106,24 @@ def phantom_table(config: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def ignore_preset_reference(config: dict, overrides: dict | None) -> str | None:
+    """With a samplesheet, the sheet names the reference. A ``dataset.reference`` that only a
+    config file set (the DRIVE presets' "21") is cleared in ``config`` and a note saying so is
+    returned; one given with ``--config`` stays, and must agree with the sheet (checked when
+    the sheet is read). Returns None when nothing was cleared."""
+    dataset = config["dataset"]
+    if dataset.get("source") != "samplesheet" or dataset.get("reference") is None:
+        return None
+    given = (overrides or {}).get("dataset")
+    if isinstance(given, dict) and "reference" in given:
+        return None
+    cleared, dataset["reference"] = dataset["reference"], None
+    return (
+        f"dataset.reference '{cleared}' of a config file is not used: samplesheet "
+        f"{dataset.get('samplesheet')} names the reference (its row with role 'reference')"
+    )
+
+
 def role_settings(config: dict) -> RoleSettings:
     dataset = config["dataset"]
     reference = dataset.get("reference")

@@ -36,6 +36,9 @@ with open(Path(workflow.basedir) / "config" / "schema.yaml") as schema_file:
 validate(config, schema="../../config/schema.yaml", set_default=True)
 wc.check_config(config)
 
+# A samplesheet names its reference: a preset's dataset.reference (DRIVE's "21") gives way to
+# it, one given with --config must agree with it.
+REFERENCE_NOTE = wc.ignore_preset_reference(config, dict(workflow.config_settings.config))
 # Only the main process checks the generated phantom files: a cluster job parses the workflow
 # again while other jobs may be writing them.
 INDEX = wc.plan(config, check_generated=workflow.is_main_process)
@@ -55,6 +58,8 @@ CYCLESYNTH = f"PYTHONPATH='{SRC}'${{PYTHONPATH:+:$PYTHONPATH}} python -m cyclesy
 
 
 REFERENCE = INDEX.loc[INDEX["role"] == "reference"].iloc[0]
+if REFERENCE_NOTE and workflow.is_main_process:
+    logger.info(f"cyclesynth: reference {REFERENCE['id']}; {REFERENCE_NOTE}")
 PRETRAINED = "results/cyclegan/pretrained/networks.pt"
 PRETRAIN_IMAGES = wc.pretrain_images(config, UNLABELED) if wc.pretrained(config) else []
 

@@ -119,4 +119,5 @@ rule prepare_dataset:
         cyclesynth=CYCLESYNTH,
     shell:
         "{params.cyclesynth} prepare-dataset {params.source} {params.reference}"
-        " {params.include_test} {params.max_unlabeled} --out {output} > {log} 2>&1"
+        " {params.include_test} {params.max_unlabeled} --checked {input.checked}"
+        " --out {output} > {log} 2>&1"
