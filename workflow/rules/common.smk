@@ -38,7 +38,9 @@ wc.check_config(config)
 
 # A samplesheet names its reference: a preset's dataset.reference (DRIVE's "21") gives way to
 # it, one given with --config must agree with it.
-REFERENCE_NOTE = wc.ignore_preset_reference(config, dict(workflow.config_settings.config))
+REFERENCE_NOTE = wc.ignore_preset_reference(
+    config, dict(workflow.config_settings.config)
+)
 # Only the main process checks the generated phantom files: a cluster job parses the workflow
 # again while other jobs may be writing them.
 INDEX = wc.plan(config, check_generated=workflow.is_main_process)
