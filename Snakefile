@@ -15,6 +15,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/synthesis.smk"
 include: "workflow/rules/segmentation.smk"
 include: "workflow/rules/comparison.smk"
+include: "workflow/rules/validation.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -90,7 +90,7 @@ def test_no_reference(folder):
 
 def test_unknown_role(folder):
     message = _error(folder, GOOD.replace("\ttest\n", "\ttraining\n"))
-    assert "row 3 (id 'c'), column role: unknown role 'training'; expected one of reference, unlabeled, test" in message
+    assert "row 3 (id 'c'), column role: unknown role 'training'; expected one of reference, unlabeled, validation, test" in message
 
 
 def test_path_that_does_not_exist(folder):
@@ -120,9 +120,9 @@ def test_reference_without_label(folder):
 
 
 def test_every_problem_is_listed_at_once(folder):
-    text = GOOD.replace("imgs/b.png", "imgs/nope.png").replace("\ttest\n", "\tvalidation\n")
+    text = GOOD.replace("imgs/b.png", "imgs/nope.png").replace("\ttest\n", "\tholdout\n")
     message = _error(folder, text)
-    assert "has 2 problem(s)" in message and "nope.png" in message and "'validation'" in message
+    assert "has 2 problem(s)" in message and "nope.png" in message and "'holdout'" in message
 
 
 def test_empty_and_missing_sheets(folder):

@@ -78,7 +78,7 @@ def cmd_prepare_dataset(args) -> None:
     from cyclesynth.datasets import RoleSettings, check_complete, check_no_orphans, input_warnings, plan_dataset
     from cyclesynth.samplesheet import samplesheet_index
 
-    roles = RoleSettings(args.reference, args.include_test_as_unlabeled, args.max_unlabeled)
+    roles = RoleSettings(args.reference, args.include_test_as_unlabeled, args.max_unlabeled, tuple(args.validation))
     if args.samplesheet:
         index = samplesheet_index(args.samplesheet, roles)
     else:
@@ -274,7 +274,7 @@ def cmd_train_unet(args) -> None:
 
 
 def cmd_predict(args) -> None:
-    from cyclesynth.datasets import read_index, scored_tests
+    from cyclesynth.datasets import read_index, scored_rows
     from cyclesynth.images import read_rgb, write_png, write_probability
     from cyclesynth.unet_training import load_model, predict_probabilities
 
@@ -282,14 +282,14 @@ def cmd_predict(args) -> None:
     model, settings = load_model(args.model, device)
     index = read_index(args.index)
     out = Path(args.out_dir)
-    scored = scored_tests(index)
+    scored = pd.concat([scored_rows(index, "test"), scored_rows(index, "validation")])
     for row in scored.itertuples():
         probability = predict_probabilities(
             model, read_rgb(row.image), patch_size=settings.patch_size, stride=settings.patch_stride, device=device
         )
         write_probability(out / f"{row.id}_probability.png", probability)
         write_png(out / f"{row.id}.png", probability >= 0.5)
-    log(f"predicted {len(scored)} labeled test images into {out}")
+    log(f"predicted {len(scored)} labeled test and validation images into {out}")
 
 
 def _regions(fov: np.ndarray) -> dict:
@@ -304,20 +304,20 @@ def _fov(path: str, shape) -> np.ndarray:
 
 
 def cmd_evaluate(args) -> None:
-    from cyclesynth.datasets import read_index, scored_tests
+    from cyclesynth.datasets import read_index, scored_rows
     from cyclesynth.images import read_binary, read_probability
     from cyclesynth.metrics import evaluate_probabilities
 
     index = read_index(args.index)
     rows = []
-    for row in scored_tests(index).itertuples():
+    for row in scored_rows(index, args.role).itertuples():
         probability = read_probability(Path(args.predictions_dir) / f"{row.id}_probability.png")
         truth = read_binary(row.label)
         fov = _fov(row.fov, truth.shape)
         for result in evaluate_probabilities(probability, truth, _regions(fov), args.thresholds):
             rows.append({"experiment": args.experiment, "image": row.id, **result})
     _write_table(pd.DataFrame(rows), args.out)
-    log(f"evaluated {args.experiment} on {len(rows) // max(1, 2 * len(args.thresholds))} test images")
+    log(f"evaluated {args.experiment} on {len(rows) // max(1, 2 * len(args.thresholds))} {args.role} images")
 
 
 def cmd_evaluate_human(args) -> None:
@@ -418,6 +418,8 @@ def cmd_report(args) -> None:
         figures_dir=args.figures_dir,
         segmentation_tables=_pairs(args.segmentations),
         paired_tsv=args.paired,
+        validation_tsvs=_pairs(args.validation_metrics),
+        validation_paired_tsv=args.validation_paired,
     )
     log(f"wrote {args.summary}, {args.table1} and figures in {args.figures_dir}")
 
@@ -464,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", default=None)
     p.add_argument("--include-test-as-unlabeled", action="store_true")
     p.add_argument("--max-unlabeled", type=int, default=None)
+    p.add_argument("--validation", nargs="*", default=[], help="ids of labeled training images held out and scored apart")
     p.add_argument("--checked", nargs="*", default=[],
                    help="the check-image summaries (JSON); their warnings go to the index's warnings column")
     p.add_argument("--out", required=True)
@@ -572,6 +575,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--experiment", required=True)
     p.add_argument("--predictions-dir", required=True)
     p.add_argument("--thresholds", type=_json, required=True, help='JSON {"name": value}')
+    p.add_argument("--role", choices=["test", "validation"], default="test", help="which labeled images to score")
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_evaluate)
 
@@ -622,6 +626,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", type=_json, default={}, help='JSON {"experiment": "row label"}')
     p.add_argument("--max-mse", type=float, default=None)
     p.add_argument("--paired", default=None, help="paired.tsv (cyclesynth paired), appended to Table 1")
+    p.add_argument("--validation-metrics", nargs="*", default=[],
+                   help="experiment=path.tsv ... over the validation images (a table of their own)")
+    p.add_argument("--validation-paired", default=None, help="paired.tsv over the validation images")
     p.add_argument("--summary", required=True)
     p.add_argument("--table1", required=True)
     p.add_argument("--figures-dir", required=True)

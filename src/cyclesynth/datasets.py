@@ -35,6 +35,9 @@ class RoleSettings:
     reference: str | None = None  # None: the first training image
     include_test_as_unlabeled: bool = False
     max_unlabeled: int | None = None  # None: every candidate
+    # labeled training images held out of everything (no CycleGAN, no pseudo-label, no
+    # training) and scored apart: where settings are chosen without the test images
+    validation: tuple[str, ...] = ()
 
 
 def _sort_key(image_id: str):
@@ -126,7 +129,9 @@ def check_no_orphans(root: str | Path) -> None:
 
 
 def assign_roles(table: pd.DataFrame, roles: RoleSettings) -> pd.DataFrame:
-    """Add ``role`` (reference / unlabeled / test / unused) and ``unlabeled`` (bool) columns."""
+    """Add ``role`` (reference / unlabeled / validation / test / unused) and ``unlabeled``
+    (bool) columns. Validation images (``roles.validation``: labeled training images, not the
+    reference) are never candidates for synthesis."""
     table = table.copy()
     training = table[table["split"] == "training"]
     if training.empty:
@@ -139,8 +144,24 @@ def assign_roles(table: pd.DataFrame, roles: RoleSettings) -> pd.DataFrame:
             f"config key dataset.reference: '{reference}' is not a labeled training image; "
             f"labeled training ids are {labeled_ids}"
         )
+    validation = [str(i) for i in roles.validation]
+    unknown = [i for i in validation if i not in labeled_ids]
+    if unknown:
+        raise DatasetError(
+            f"config key dataset.validation: {unknown} not among the labeled training images "
+            f"(a validation image needs its label); labeled training ids are {labeled_ids}"
+        )
+    if reference in validation:
+        raise DatasetError(
+            f"config key dataset.validation: '{reference}' is the reference; the reference cannot be held out"
+        )
     table["role"] = np.where(table["split"] == "test", "test", "unlabeled")
     table.loc[table["id"] == reference, "role"] = "reference"
+    table.loc[table["id"].isin(validation), "role"] = "validation"
+    if not (table["role"] == "unlabeled").any() and validation and not roles.include_test_as_unlabeled:
+        raise DatasetError(
+            f"config key dataset.validation: holding out {validation} leaves no unlabeled training image"
+        )
     candidates = (table["role"] == "unlabeled") | (
         (table["role"] == "test") & roles.include_test_as_unlabeled
     )
@@ -314,7 +335,19 @@ def row_for(index: pd.DataFrame, image_id: str) -> pd.Series:
 def scored_tests(index: pd.DataFrame) -> pd.DataFrame:
     """The test images that have a label: the ones the experiments are scored on (the others
     are segmented, not scored)."""
-    return index[(index["role"] == "test") & (index["label"] != "")]
+    return scored_rows(index, "test")
+
+
+def scored_rows(index: pd.DataFrame, role: str = "test") -> pd.DataFrame:
+    """The images of ``role`` (test or validation) that have a label: the ones scored."""
+    if role not in ("test", "validation"):
+        raise ValueError(f"scored images are test or validation images, not {role!r}")
+    return index[(index["role"] == role) & (index["label"] != "")]
+
+
+def validation_ids(index: pd.DataFrame) -> list[str]:
+    """The validation images (labeled, held out of every training and synthesis)."""
+    return scored_rows(index, "validation")["id"].astype(str).tolist()
 
 
 def reference_row(index: pd.DataFrame) -> pd.Series:

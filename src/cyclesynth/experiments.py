@@ -53,7 +53,8 @@ def training_pairs(
     if training_set == "reference_only":
         return [as_pair(reference["image"])]
     if training_set == "all_labels":
-        labeled = index[(index["split"] == "training") & (index["label"] != "")]
+        # every labeled training image but the held-out validation ones
+        labeled = index[(index["split"] == "training") & (index["label"] != "") & (index["role"] != "validation")]
         return [TrainingPair(r.image, r.label, r.fov) for r in labeled.itertuples()]
     if quality is None:
         raise ValueError("the synthetic training set needs the filter's quality table")

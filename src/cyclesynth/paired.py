@@ -93,16 +93,17 @@ def _p(value: float) -> str:
     return f"{value:.2g}" if value < 0.001 else f"{value:.3f}"
 
 
-def render_markdown(table: pd.DataFrame, labels: Mapping[str, str] | None = None) -> str:
-    """A Markdown section for table1.md: one line per pair."""
+def render_markdown(table: pd.DataFrame, labels: Mapping[str, str] | None = None, *, images: str = "test") -> str:
+    """A Markdown section for table1.md: one line per pair (``images``: which images the
+    differences are over, test or validation)."""
     labels = dict(labels or {})
     lines = [
-        "## Paired comparison (AUC within the FOV, per test image)",
+        f"## Paired comparison (AUC within the FOV, per {images} image)",
         "",
         "For each pair of one-label experiments (and the zero-label Frangi baseline): the mean",
-        "over test images of the per-image AUC difference a - b, on how many images each is",
+        f"over {images} images of the per-image AUC difference a - b, on how many images each is",
         "better, and the two-sided Wilcoxon signed-rank p-value of the differences. With few",
-        "test images no p-value can be small: with 4 images the smallest possible is 0.125.",
+        f"{images} images no p-value can be small: with 4 images the smallest possible is 0.125.",
         "",
         "| a | b | n | mean AUC a | mean AUC b | mean difference a - b | a better / b better | Wilcoxon p |",
         "|---|---|--:|--:|--:|--:|--:|--:|",

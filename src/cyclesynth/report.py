@@ -668,6 +668,8 @@ def write_report(
     figures_dir: PathLike,
     segmentation_tables: Mapping[str, PathLike] | None = None,
     paired_tsv: PathLike | None = None,
+    validation_tsvs: Mapping[str, PathLike] | None = None,
+    validation_paired_tsv: PathLike | None = None,
 ) -> dict[str, Path]:
     """Read every input, write ``summary.tsv``, ``table1.md`` and the five figures.
 
@@ -696,6 +698,12 @@ def write_report(
         text += "\n" + segmentation_report.render_not_scored(index)
     else:
         text = segmentation_report.render_unscored_table1(index)
+    if validation_tsvs:
+        from cyclesynth.validation_report import render_validation
+
+        text += "\n" + render_validation(
+            index, [read_metrics(path) for path in validation_tsvs.values()], validation_paired_tsv, experiment_labels
+        )
     warnings = segmentation_report.render_input_warnings(index)
     if warnings:
         text += "\n" + warnings

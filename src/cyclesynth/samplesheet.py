@@ -7,7 +7,9 @@ columns
 * ``image``: the image file, any format imageio reads (PNG, JPEG, TIFF, GIF, BMP, PPM), 8 or
   16 bit, RGB or grayscale, any size;
 * ``role``: ``reference`` (exactly one: the labeled image the synthetic images are made
-  from), ``unlabeled`` (one CycleGAN each) or ``test`` (segmented; scored when labeled);
+  from), ``unlabeled`` (one CycleGAN each), ``validation`` (labeled, held out of every
+  training and synthesis, scored in a table of its own: where settings are chosen) or
+  ``test`` (segmented; scored when labeled);
 * ``label`` (optional; required for the reference): a two-valued image of the image's size;
 * ``fov`` (optional): a two-valued field-of-view mask; without one the whole image is used;
 * ``label2`` (optional): a second observer's label, scored as a human baseline.
@@ -32,7 +34,7 @@ from cyclesynth.datasets import DatasetError
 COLUMNS = ("id", "image", "label", "fov", "label2", "role")
 REQUIRED_COLUMNS = ("id", "image", "role")
 FILE_COLUMNS = ("image", "label", "fov", "label2")
-ROLES = ("reference", "unlabeled", "test")
+ROLES = ("reference", "unlabeled", "validation", "test")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 #: Output files are named ``{id}.png``, ``{id}_probability.png``, ``{id}_mask.png`` and
 #: ``{id}_overlay.png``: an id ending like that would collide with another image's outputs.
@@ -138,6 +140,8 @@ def read_samplesheet(path: str | os.PathLike) -> pd.DataFrame:
                 problems.append(f"{where}, column {column}: file {resolved[column]} does not exist")
         if role == "reference" and not row.label:
             problems.append(f"{where}, column label: the reference needs a label")
+        if role == "validation" and not row.label:
+            problems.append(f"{where}, column label: a validation image needs a label (it is only scored)")
         rows.append(
             {
                 "id": row.id,
@@ -205,6 +209,8 @@ def samplesheet_index(path: str | os.PathLike, roles) -> pd.DataFrame:
             f"config key dataset.reference: '{roles.reference}' differs from the reference of samplesheet "
             f"{path} ('{reference}'); leave dataset.reference empty or change the sheet's role column"
         )
-    index = assign_roles(table, replace(roles, reference=reference))
+    held_out = tuple(table.loc[table["role"] == "validation", "id"].astype(str))
+    validation = held_out + tuple(str(i) for i in roles.validation if str(i) not in held_out)
+    index = assign_roles(table, replace(roles, reference=reference, validation=validation))
     check_complete(index, require_fov=False, require_test_labels=False)
     return index

@@ -24,6 +24,7 @@ from cyclesynth.datasets import (
     check_complete,
     check_no_orphans,
     plan_drive,
+    scored_rows,
     scored_tests,
 )
 from cyclesynth.samplesheet import samplesheet_index
@@ -131,7 +132,14 @@ def role_settings(config: dict) -> RoleSettings:
         reference=None if reference is None else str(reference),
         include_test_as_unlabeled=bool(dataset["include_test_as_unlabeled"]),
         max_unlabeled=dataset.get("max_unlabeled"),
+        validation=tuple(str(i) for i in dataset.get("validation") or ()),
     )
+
+
+def validation_option(config: dict) -> str:
+    """``--validation ID ...`` for prepare-dataset ('' without validation images)."""
+    ids = [str(i) for i in config["dataset"].get("validation") or ()]
+    return ("--validation " + " ".join(map(shlex.quote, ids))) if ids else ""
 
 
 def check_phantom_files(table: pd.DataFrame) -> None:
@@ -176,6 +184,11 @@ def plan(config: dict, *, check_generated: bool = True) -> pd.DataFrame:
 def scored_ids(index: pd.DataFrame) -> list[str]:
     """Test images with a label: the images the experiments are scored on."""
     return scored_tests(index)["id"].tolist()
+
+
+def validation_ids(index: pd.DataFrame) -> list[str]:
+    """Validation images: labeled training images held out and scored apart."""
+    return scored_rows(index, "validation")["id"].tolist()
 
 
 def segmented_ids(index: pd.DataFrame) -> list[str]:

@@ -47,6 +47,8 @@ INDEX = wc.plan(config, check_generated=workflow.is_main_process)
 UNLABELED = INDEX.loc[INDEX["unlabeled"], "id"].tolist()
 # Test images with a label are scored; every image but the reference is segmented.
 TESTS = wc.scored_ids(INDEX)
+# Labeled training images held out of everything and scored apart (dataset.validation).
+VALIDATION = wc.validation_ids(INDEX)
 SEGMENTED = wc.segmented_ids(INDEX)
 EXPERIMENTS = list(config["experiments"])
 SEGMENTATION_EXPERIMENTS = wc.segmentation_experiments(config)
@@ -176,6 +178,12 @@ def report_inputs(wildcards):
         )
     if wc.pretrained(config):
         inputs["pretrain_history"] = "results/cyclegan/pretrained/history.tsv"
+    if VALIDATION:
+        inputs["validation_metrics"] = expand(
+            "results/validation/metrics/{experiment}.tsv", experiment=EXPERIMENTS
+        )
+        if len(VALIDATION_PAIRED) > 1:
+            inputs["validation_paired"] = "results/validation/metrics/paired.tsv"
     return inputs
 
 
@@ -197,4 +205,11 @@ def report_options(wildcards, input):
         options += f" --quality {input.quality} --cyclegan-history {cyclegan}"
     if wc.pretrained(config):
         options += f" --pretrain-history {input.pretrain_history}"
+    if VALIDATION:
+        metrics = " ".join(
+            f"{e}={p}" for e, p in zip(EXPERIMENTS, input.validation_metrics)
+        )
+        options += f" --validation-metrics {metrics}"
+        if len(VALIDATION_PAIRED) > 1:
+            options += f" --validation-paired {input.validation_paired}"
     return options

@@ -111,6 +111,7 @@ rule prepare_dataset:
             if config["dataset"]["include_test_as_unlabeled"]
             else ""
         ),
+        validation=wc.validation_option(config),
         max_unlabeled=(
             f"--max-unlabeled {config['dataset']['max_unlabeled']}"
             if config["dataset"]["max_unlabeled"]
@@ -119,5 +120,6 @@ rule prepare_dataset:
         cyclesynth=CYCLESYNTH,
     shell:
         "{params.cyclesynth} prepare-dataset {params.source} {params.reference}"
-        " {params.include_test} {params.max_unlabeled} --checked {input.checked}"
+        " {params.include_test} {params.max_unlabeled} {params.validation}"
+        " --checked {input.checked}"
         " --out {output} > {log} 2>&1"

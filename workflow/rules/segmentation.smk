@@ -38,9 +38,12 @@ rule predict:
         index="results/data/index.tsv",
         model="results/unet/{experiment}/model.pt",
     output:
-        masks=expand("results/predictions/{{experiment}}/{test}.png", test=TESTS),
+        masks=expand(
+            "results/predictions/{{experiment}}/{test}.png", test=TESTS + VALIDATION
+        ),
         probabilities=expand(
-            "results/predictions/{{experiment}}/{test}_probability.png", test=TESTS
+            "results/predictions/{{experiment}}/{test}_probability.png",
+            test=TESTS + VALIDATION,
         ),
     log:
         "results/logs/predict/{experiment}.log",
@@ -78,10 +81,11 @@ rule evaluate:
     params:
         predictions_dir=lambda wildcards, input: os.path.dirname(input.probabilities[0]),
         thresholds=wc.as_json(wc.thresholds(config)),
+        role="test",
         cyclesynth=CYCLESYNTH,
     shell:
         "{params.cyclesynth} evaluate --index {input.index}"
-        " --experiment {wildcards.experiment}"
+        " --experiment {wildcards.experiment} --role {params.role}"
         " --predictions-dir {params.predictions_dir}"
         " --thresholds {params.thresholds:q} --out {output} > {log} 2>&1"
 
