@@ -24,8 +24,8 @@ from cyclesynth.datasets import (
     check_complete,
     check_no_orphans,
     plan_drive,
-    scored_rows,
     scored_tests,
+    validation_ids,  # noqa: F401  (the rules ask this module for every job list)
 )
 from cyclesynth.samplesheet import samplesheet_index
 
@@ -138,7 +138,7 @@ def role_settings(config: dict) -> RoleSettings:
 
 def validation_option(config: dict) -> str:
     """``--validation ID ...`` for prepare-dataset ('' without validation images)."""
-    ids = [str(i) for i in config["dataset"].get("validation") or ()]
+    ids = role_settings(config).validation
     return ("--validation " + " ".join(map(shlex.quote, ids))) if ids else ""
 
 
@@ -184,11 +184,6 @@ def plan(config: dict, *, check_generated: bool = True) -> pd.DataFrame:
 def scored_ids(index: pd.DataFrame) -> list[str]:
     """Test images with a label: the images the experiments are scored on."""
     return scored_tests(index)["id"].tolist()
-
-
-def validation_ids(index: pd.DataFrame) -> list[str]:
-    """Validation images: labeled training images held out and scored apart."""
-    return scored_rows(index, "validation")["id"].tolist()
 
 
 def segmented_ids(index: pd.DataFrame) -> list[str]:
