@@ -24,8 +24,15 @@ invocation:
 * modes (GPUs): the CycleGAN and U-Net steps at the paper's sizes (``--sizes``) in every
   mode of ``--modes``: a precision (float32 with TF32 off, tf32, bfloat16, float16), alone
   (eager) or with ``+reduce-overhead`` (torch.compile with CUDA graphs); each row also gives
-  the seconds its first (warm-up, compiling) steps took. On a CPU every mode trains in
-  float32 uncompiled, as in the workflow (the rows say so).
+  the seconds its first (warm-up, compiling) steps took. On a CPU tf32 and float16 train in
+  float32 and every mode uncompiled, as in the workflow (the rows say so).
+* cpu-precision: the CycleGAN and U-Net steps at each of ``--sizes`` in float32, bfloat16
+  (autocast) and bfloat16 + channels_last, in the workflow's code paths: channels_last only
+  where the layout check passes on this machine (the row says which layout ran). The header
+  names the CPU and its native bfloat16 support (amx_bf16 / avx512_bf16).
+
+    python scripts/benchmark_training.py --sections cpu-precision           # ~10 min on 2 cores
+
 * share (GPUs): K = ``--share`` (1, 2, 4, 8) processes each run the CycleGAN step at once on the
   device, in the mode ``--share-mode`` (``auto``: the fastest CycleGAN row of this run's modes
   section); the total patches per second of all K in each of ``--repeats`` windows of
@@ -92,14 +99,16 @@ def cyclegan_stepper(settings: CycleGANSettings, device, side: int, compile_back
     backend = compile_backend if settings.compile != "none" else None
     model = CycleGANModel(settings, device, runtime.seed_everything(0), compile_backend=backend)
     model.train()
-    data_a = DomainPatches(patches, settings, device)
-    data_b = DomainPatches(patches[::-1].copy(), settings, device)
+    data_a = DomainPatches(patches, settings, device, channels_last=model.channels_last)
+    data_b = DomainPatches(patches[::-1].copy(), settings, device, channels_last=model.channels_last)
     b = settings.batch_size
 
     def step():
         index = rng.integers(0, len(patches), size=b)
         model.optimize_parameters(data_a.batch(index, rng), data_b.batch(index, rng))
 
+    step.layout = model.layout_reason
+    step.precision = model.precision.name
     return step, model.compiled
 
 
@@ -107,7 +116,7 @@ def cyclegan_throughput(settings: CycleGANSettings, device, repeats: int, steps:
                         warmup: int = 2, compile_backend: str | None = None) -> dict:
     step, compiled = cyclegan_stepper(settings, device, side, compile_backend)
     return {**timed_rates(step, device, repeats, steps, warmup_for(compiled, warmup), settings.batch_size),
-            "compiled": compiled}
+            "compiled": compiled, "layout": step.layout, "precision": step.precision}
 
 
 def unet_throughput(settings: UNetSettings, device, repeats: int, steps: int, side: int, warmup: int = 2,
@@ -119,6 +128,11 @@ def unet_throughput(settings: UNetSettings, device, repeats: int, steps: int, si
     model = build_model(settings).to(device)
     model.train()
     precision = runtime.training_precision(settings.precision, device)
+    channels_last, layout = runtime.choose_channels_last(
+        settings.channels_last, model, [x[:1] * 2 - 1, x[:4] * 2 - 1], precision, cpu_default=True
+    )
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     scaler = precision.scaler()
     backend = compile_backend if settings.compile != "none" else None
     compiled = runtime.compile_for_training(model, settings.compile, device, backend=backend)
@@ -129,9 +143,10 @@ def unet_throughput(settings: UNetSettings, device, repeats: int, steps: int, si
     def step():
         start = (next(counter) % 4) * b
         training_step(model, optimizer, x[start : start + b], y[start : start + b], settings, generator,
-                      precision=precision, scaler=scaler, compiled=compiled)
+                      precision=precision, scaler=scaler, compiled=compiled, channels_last=channels_last)
 
-    return {**timed_rates(step, device, repeats, steps, warmup_for(compiled, warmup), b), "compiled": compiled}
+    return {**timed_rates(step, device, repeats, steps, warmup_for(compiled, warmup), b), "compiled": compiled,
+            "layout": layout, "precision": precision.name}
 
 
 def warmup_for(compiled: bool, warmup: int) -> int:
@@ -236,7 +251,7 @@ def mode_rows(config: dict, args, device, rows: list[dict], report) -> None:
             print(f"  {what}, {sizes} sizes, {mode_name(precision, compile_mode)} "
                   f"({steps} steps x {args.repeats} runs) ...", flush=True)
             result = measure(settings, device, args.repeats, steps, side, compile_backend=args.compile_backend)
-            note = f"{used}" + (f" (asked {precision}: {device.type} trains in float32)" if used != precision else "")
+            note = f"{used}" + (f" (asked {precision}: {device.type} trains in {used})" if used != precision else "")
             how = f"{args.compile_backend} backend" if args.compile_backend else compile_mode
             note += f", compiled ({how})" if result["compiled"] else ", eager"
             if compile_mode != "none" and not result["compiled"]:
@@ -248,6 +263,35 @@ def mode_rows(config: dict, args, device, rows: list[dict], report) -> None:
                 **result,
             })
             report()
+
+
+# --------------------------------------------------------------------------- CPU precision
+
+CPU_PRECISION_MODES = (("float32", False), ("bfloat16", False), ("bfloat16", True))
+
+
+def cpu_precision_rows(config: dict, args, device, rows: list[dict], report) -> None:
+    """Both networks' training steps at each of ``--sizes`` in float32, bfloat16 and bfloat16
+    with channels_last (after the workflow's layout check; a row says when the check kept the
+    default layout), one process with ``--threads`` threads; appended to ``rows``."""
+    runtime.set_threads(args.threads)
+    for sizes in [s.strip() for s in args.sizes.split(",") if s.strip()]:
+        cyclegan, unet, side = mode_settings(config, sizes)
+        for precision, channels_last in CPU_PRECISION_MODES:
+            for what, base, measure, steps in (
+                ("CycleGAN step", cyclegan, cyclegan_throughput, 2 if sizes == "paper" else 15),
+                ("U-Net step", unet, unet_throughput, 1 if sizes == "paper" else 8),
+            ):
+                settings = dataclasses.replace(base, precision=precision, channels_last=channels_last, compile="none")
+                mode = precision + ("+channels_last" if channels_last else "")
+                print(f"  {what}, {sizes} sizes, {mode} ({steps} steps x {args.repeats} runs) ...", flush=True)
+                result = measure(settings, device, args.repeats, steps, side)
+                rows.append({
+                    "what": what, "sizes": sizes, "unit": "patches/s", "mode": mode,
+                    "describe": f"{describe(settings)}; {result['precision']}, {result['layout']}",
+                    **result,
+                })
+                report()
 
 
 # --------------------------------------------------------------------------- K processes sharing the device
@@ -449,8 +493,8 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-SECTIONS = ("steps", "per-image", "modes", "share")
-MODES = tuple(p + c for c in ("", "+reduce-overhead") for p in runtime.PRECISIONS)
+SECTIONS = ("steps", "per-image", "modes", "share", "cpu-precision")
+MODES = tuple(p + c for c in ("", "+reduce-overhead") for p in runtime.MODES)
 
 
 def comma_list(text: str, allowed: tuple[str, ...], what: str) -> list[str]:
@@ -515,7 +559,9 @@ def main(argv: list[str] | None = None) -> int:
         props = torch.cuda.get_device_properties(device)
         card = f"{torch.cuda.get_device_name(device)}, {props.total_memory / 2**30:.0f} GiB; CUDA {torch.version.cuda}"
     else:
-        card = f"{cpu_model()}, {usable_cores()} usable cores"
+        native = runtime.cpu_bf16_features()
+        card = (f"{cpu_model()}, {usable_cores()} usable cores; native bfloat16: "
+                + (", ".join(native) if native else "none (neither amx_bf16 nor avx512_bf16)"))
     header = [
         f"# Training benchmark: {args.configfile.name}",
         "",
@@ -540,6 +586,8 @@ def main(argv: list[str] | None = None) -> int:
         report()
     if "modes" in sections:
         mode_rows(config, args, device, rows, report)
+    if "cpu-precision" in sections:
+        cpu_precision_rows(config, args, device, rows, report)
     if "share" in sections:
         header.append(f"- share: {args.repeats} windows of {args.window_seconds:g} s, all processes started together")
         share_rows(config, args, device, rows, report)

@@ -52,7 +52,7 @@ def test_benchmark_refuses_fewer_than_five_runs_and_unknown_sections(tmp_path):
     result = run("--configfile", str(CONFIG), "--repeats", "3")
     assert result.returncode == 2 and "--repeats must be at least 5" in result.stderr
     result = run("--configfile", str(CONFIG), "--sections", "gpu")
-    assert result.returncode == 2 and "choose from steps, per-image, modes, share" in result.stderr
+    assert result.returncode == 2 and "choose from steps, per-image, modes, share, cpu-precision" in result.stderr
     result = run("--configfile", str(CONFIG), "--pretrained", str(tmp_path / "missing.pt"))
     assert result.returncode == 2 and "missing.pt: no such file" in result.stderr
 
@@ -84,8 +84,8 @@ def test_precision_modes_compilation_and_processes_sharing_the_device_on_tiny_se
     for network in ("CycleGAN", "U-Net"):
         described = [r[2] for r in modes if r[0].startswith(network)]
         assert sum("; float32, eager" in d for d in described) == 1
-        assert sum("asked bfloat16: cpu trains in float32), eager" in d for d in described) == 1
-        assert sum("asked bfloat16: cpu trains in float32), compiled (aot_eager backend)" in d for d in described) == 1
+        assert sum("; bfloat16, eager" in d for d in described) == 1
+        assert sum("; bfloat16, compiled (aot_eager backend)" in d for d in described) == 1
     records = json.loads(modes_md.with_suffix(".json").read_text())
     assert [r["mode"] for r in records] == [m for m in ("float32", "bfloat16", "bfloat16+reduce-overhead")
                                             for _ in range(2)]
@@ -131,3 +131,24 @@ def test_gpu_check_pieces_rehearse_on_the_cpu(tmp_path):
     wrong = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), "other"], env=env,
                            capture_output=True, text=True)
     assert wrong.returncode == 2 and "usage: bash scripts/gpu_check.sh prepare|pieces|drive" in wrong.stderr
+
+
+def test_cpu_precision_section_measures_both_networks_in_three_modes(tmp_path):
+    """float32, bfloat16 and bfloat16 + channels_last for both networks; the header names the
+    CPU's native bfloat16 support, each row the precision and the layout that really ran (the
+    CycleGAN's channels_last only where the layout check lets it)."""
+    out = tmp_path / "cpu.md"
+    result = run("--configfile", str(CONFIG), "--sections", "cpu-precision", "--sizes", "preset", "--device", "cpu",
+                 "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = out.read_text()
+    assert "native bfloat16: " in text
+    rows = table_rows(text)
+    assert len(rows) == 6
+    records = json.loads(out.with_suffix(".json").read_text())
+    assert [r["mode"] for r in records] == [m for m in ("float32", "bfloat16", "bfloat16+channels_last")
+                                            for _ in range(2)]
+    assert [r["precision"] for r in records] == ["float32"] * 2 + ["bfloat16"] * 4
+    assert all(r["runs"] == 5 and r["min"] <= r["median"] <= r["max"] for r in records)
+    unet_cl = [r for r in records if r["what"] == "U-Net step" and r["mode"].endswith("channels_last")][0]
+    assert unet_cl["layout"].startswith(("channels_last (checked on this CPU", "default layout (channels_last gives"))

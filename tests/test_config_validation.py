@@ -96,5 +96,8 @@ def test_precision_and_compile_keys():
         assert check_against_schema({key: {"precision": "bfloat16", "compile": "reduce-overhead"}}, SCHEMA)
         problems = schema_errors({key: {"precision": "half"}}, SCHEMA)
         assert problems == [
-            f"config key {key}.precision: 'half' is not one of 'float32', 'tf32', 'bfloat16', 'float16'"
+            f"config key {key}.precision: 'half' is not one of 'auto', 'float32', 'tf32', 'bfloat16', 'float16'"
         ]
+    for value in ("auto", True, False):
+        assert check_against_schema({"unet": {"channels_last": value}}, SCHEMA)
+    assert schema_errors({"unet": {"channels_last": "yes"}}, SCHEMA)

@@ -519,19 +519,51 @@ def test_domain_batches_fill_one_buffer_with_the_right_crops(domains, preprocess
         data.batch(np.arange(4), np.random.default_rng(0))
 
 
-def test_cuda_options_on_cpu_train_as_float32_default_layout_uncompiled(domains):
+def test_cuda_options_on_cpu_train_as_float32_uncompiled(domains):
+    """tf32 and float16 are CUDA modes: on the CPU the networks train in exact float32, and
+    compile is left out; each choice is logged with its reason."""
     a, b = domains
     settings = dataclasses.replace(CycleGANSettings(**TINY), epochs=1, epochs_decay=0)
     plain = train_cyclegan(a, b, settings, device="cpu", seed=4, log=quiet)
-    for precision in ("tf32", "bfloat16", "float16"):
+    for precision in ("tf32", "float16"):
         messages = []
-        fast = dataclasses.replace(settings, precision=precision, channels_last=True, compile="reduce-overhead")
+        fast = dataclasses.replace(settings, precision=precision, compile="reduce-overhead")
         with_options = train_cyclegan(a, b, fast, device="cpu", seed=4, log=messages.append)
-        assert any(f"precision {precision} requested but the device is not CUDA: training in float32" in m
-                   for m in messages)
-        assert any("channels_last requested but the device is not CUDA" in m for m in messages)
+        assert any(f"precision float32 ({precision} is a CUDA mode: float32 on the CPU)" in m for m in messages)
         assert any("compile reduce-overhead requested but the device is not CUDA" in m for m in messages)
         assert states_equal(with_options.generator_state, plain.generator_state)
+
+
+def test_auto_precision_on_cpu_without_native_bf16_is_exact_float32(domains, monkeypatch):
+    a, b = domains
+    settings = dataclasses.replace(CycleGANSettings(**TINY), epochs=1, epochs_decay=0)
+    plain = train_cyclegan(a, b, settings, device="cpu", seed=4, log=quiet)
+    monkeypatch.setattr(runtime, "cpu_bf16_features", lambda: [])
+    messages = []
+    auto = train_cyclegan(a, b, dataclasses.replace(settings, precision="auto"), device="cpu", seed=4,
+                          log=messages.append)
+    assert any("precision float32 (auto: the CPU has no native bfloat16" in m for m in messages)
+    assert states_equal(auto.generator_state, plain.generator_state)
+    monkeypatch.setattr(runtime, "cpu_bf16_features", lambda: ["avx512_bf16"])
+    messages = []
+    native = train_cyclegan(a, b, dataclasses.replace(settings, precision="auto"), device="cpu", seed=4,
+                            log=messages.append)
+    assert any("precision bfloat16 (auto: the CPU does bfloat16 natively (avx512_bf16))" in m for m in messages)
+    assert not states_equal(native.generator_state, plain.generator_state)
+
+
+def test_channels_last_on_cpu_is_used_only_after_the_layout_check(domains):
+    """channels_last true on the CPU: the model checks the generator and discriminator in both
+    layouts on this machine first and says what it chose; either way the step gives the
+    float32 default-layout step (MODE_TOLERANCES["channels_last"])."""
+    settings = CycleGANSettings(**{**TINY, "channels_last": True})
+    model = CycleGANModel(settings, torch.device("cpu"), runtime.seed_everything(4))
+    assert ("checked on this CPU" in model.layout_reason) == model.channels_last
+    assert model.channels_last or "wrong gradients on this CPU" in model.layout_reason
+    off = CycleGANModel(CycleGANSettings(**TINY), torch.device("cpu"), runtime.seed_everything(4))
+    assert not off.channels_last and off.layout_reason == "default layout (channels_last false)"
+    a, b = domains
+    compare_with_float32(a, b, torch.device("cpu"), "channels_last")
 
 
 def test_amp_is_retired_with_its_replacement_named_and_old_files_still_load(domains, reference_run, tmp_path):
@@ -539,7 +571,7 @@ def test_amp_is_retired_with_its_replacement_named_and_old_files_still_load(doma
         CycleGANSettings.from_dict({**TINY, "amp": True})
     assert CycleGANSettings.from_saved({**TINY, "amp": True}).precision == "float16"
     assert CycleGANSettings.from_saved({**TINY, "amp": False}).precision == "float32"
-    with pytest.raises(ValueError, match="'precision' must be one of float32, tf32, bfloat16, float16"):
+    with pytest.raises(ValueError, match="'precision' must be one of auto, float32, tf32, bfloat16, float16"):
         CycleGANSettings(precision="half")
     with pytest.raises(ValueError, match="'compile' must be one of none, reduce-overhead"):
         CycleGANSettings(compile="max-autotune")
@@ -569,9 +601,10 @@ def test_precision_sets_tf32_for_the_step_and_restores_it():
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
     cpu = torch.device("cpu")
-    assert [runtime.training_precision(n, cpu).name for n in runtime.PRECISIONS] == ["float32"] * 4
+    assert [runtime.training_precision(n, cpu).name for n in ("float32", "tf32", "bfloat16", "float16")] == [
+        "float32", "float32", "bfloat16", "float32"]
     cuda = torch.device("cuda")
-    assert [runtime.training_precision(n, cuda).name for n in runtime.PRECISIONS] == list(runtime.PRECISIONS)
+    assert [runtime.training_precision(n, cuda).name for n in runtime.PRECISIONS] == ["float32"] + list(runtime.MODES)
     assert runtime.Precision("float16", "cpu").scaler().is_enabled()
     assert not runtime.Precision("bfloat16", "cpu").scaler().is_enabled()
 
@@ -597,7 +630,9 @@ def step_outcome(a, b, settings, device, precision, scale=None):
     model = CycleGANModel(settings, device, runtime.seed_everything(4), precision=precision)
     if scale is not None:
         model.scaler = torch.amp.GradScaler(device.type, init_scale=scale)
-    data_a, data_b = DomainPatches(a, settings, device), DomainPatches(b, settings, device)
+    layout = model.channels_last
+    data_a, data_b = (DomainPatches(a, settings, device, channels_last=layout),
+                      DomainPatches(b, settings, device, channels_last=layout))
     real_a = data_a.batch(np.array([0]), np.random.default_rng(0)).clone()
     real_b = data_b.batch(np.array([1]), np.random.default_rng(1)).clone()
     before = model.scaler.get_scale() if model.scaler.is_enabled() else None

@@ -276,16 +276,19 @@ def cmd_train_unet(args) -> None:
 def cmd_predict(args) -> None:
     from cyclesynth.datasets import read_index, scored_rows
     from cyclesynth.images import read_rgb, write_png, write_probability
-    from cyclesynth.unet_training import load_model, predict_probabilities
+    from cyclesynth.unet_training import load_model, predict_probabilities, prediction_precision
 
     device = _runtime(args)
     model, settings = load_model(args.model, device)
+    precision, reason = prediction_precision(settings, device)
+    log(f"predicting in {precision.name} ({reason})")
     index = read_index(args.index)
     out = Path(args.out_dir)
     scored = pd.concat([scored_rows(index, "test"), scored_rows(index, "validation")])
     for row in scored.itertuples():
         probability = predict_probabilities(
-            model, read_rgb(row.image), patch_size=settings.patch_size, stride=settings.patch_stride, device=device
+            model, read_rgb(row.image), patch_size=settings.patch_size, stride=settings.patch_stride, device=device,
+            precision=precision,
         )
         write_probability(out / f"{row.id}_probability.png", probability)
         write_png(out / f"{row.id}.png", probability >= 0.5)

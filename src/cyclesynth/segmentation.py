@@ -63,16 +63,20 @@ def overlay(image: np.ndarray, mask: np.ndarray, colour=OVERLAY_COLOUR, alpha: f
     return result
 
 
-def predict_any_size(model, settings, image: np.ndarray, device) -> np.ndarray:
+def predict_any_size(model, settings, image: np.ndarray, device, precision=None) -> np.ndarray:
     """Vessel probability (H, W) for an image of any size: images smaller than the patch are
-    padded (mirrored) to the patch size first and the padding is cropped off again."""
+    padded (mirrored) to the patch size first and the padding is cropped off again.
+    ``precision``: a :class:`cyclesynth.runtime.Precision` for the forward passes (float32 if
+    None)."""
     from cyclesynth.unet_training import predict_probabilities
 
     height, width = image.shape[:2]
     size = settings.patch_size
     pad = ((0, max(0, size - height)), (0, max(0, size - width)), (0, 0))
     padded = np.pad(image, pad, mode="symmetric") if any(p[1] for p in pad) else image
-    probability = predict_probabilities(model, padded, patch_size=size, stride=settings.patch_stride, device=device)
+    probability = predict_probabilities(
+        model, padded, patch_size=size, stride=settings.patch_stride, device=device, precision=precision
+    )
     return probability[:height, :width]
 
 
@@ -150,7 +154,7 @@ def segment_files(
     probability and overlay into ``out_dir`` and the table ``segmentations.tsv`` (rows of
     earlier runs into the same folder are kept unless the same name is segmented again).
     Returns this run's rows."""
-    from cyclesynth.unet_training import load_model
+    from cyclesynth.unet_training import load_model, prediction_precision
 
     jobs = plan_jobs(images, names)
     model_path = Path(model_path)
@@ -161,17 +165,19 @@ def segment_files(
     except (ValueError, RuntimeError, OSError) as err:
         raise SegmentationError(f"{model_path}: cannot load the U-Net ({err})") from err
     cut = resolve_threshold(threshold, settings.vessel_weight)
+    precision, reason = prediction_precision(settings, device)
     out_dir = Path(out_dir)
     bar = Progress(len(jobs)) if progress is True else (progress or None)
     if log:
         log(f"segmenting {len(jobs)} image(s) with {model_path} (threshold {cut:.4f}) into {out_dir}")
+        log(f"predicting in {precision.name} ({reason})")
     rows = []
     for job in jobs:
         try:
             image = read_rgb(job.image)
         except ImageReadError as err:
             raise SegmentationError(str(err)) from err
-        probability = predict_any_size(model, settings, image, device)
+        probability = predict_any_size(model, settings, image, device, precision)
         mask = probability >= cut
         paths = output_paths(out_dir, job.name)
         write_probability(paths["probability"], probability)

@@ -109,12 +109,16 @@ class CycleGANModel:
     ):
         self.settings = s = settings
         self.device = device
-        self.precision = precision if precision is not None else runtime.training_precision(s.precision, device)
+        if precision is not None:
+            self.precision, self.precision_reason = precision, "as given"
+        else:
+            self.precision, self.precision_reason = runtime.choose_precision(s.precision, device)
         self.netG_A = init_weights(ResnetGenerator(3, 3, s.ngf, s.n_blocks, residual=s.residual), s.init_gain).to(device)
         self.netG_B = init_weights(ResnetGenerator(3, 3, s.ngf, s.n_blocks, residual=s.residual), s.init_gain).to(device)
         self.netD_A = init_weights(NLayerDiscriminator(3, s.ndf, s.n_layers_d), s.init_gain).to(device)
         self.netD_B = init_weights(NLayerDiscriminator(3, s.ndf, s.n_layers_d), s.init_gain).to(device)
-        if uses_channels_last(s, device):
+        self.channels_last, self.layout_reason = self._choose_layout(device)
+        if self.channels_last:
             for net in self.networks().values():
                 net.to(memory_format=torch.channels_last)
 
@@ -144,6 +148,22 @@ class CycleGANModel:
         self.scaler = self.precision.scaler()  # float16 only; a pass-through otherwise
         self.compiled = any(
             [runtime.compile_for_training(net, s.compile, device, backend=compile_backend) for net in self.networks().values()]
+        )
+
+    def _choose_layout(self, device: torch.device) -> tuple[bool, str]:
+        """channels_last on CUDA when set; on the CPU when set and this machine's kernels give
+        the generator and discriminator the same gradients in both layouts
+        (:func:`runtime.choose_channels_last`; torch 2.13 on an Intel Xeon did not). The check
+        draws its input from a generator of its own, so the seeded streams are untouched."""
+        if not self.settings.channels_last:
+            return False, "default layout (channels_last false)"
+        if device.type == "cuda":
+            return uses_channels_last(self.settings, device), "channels_last as set"
+        side = 4 * 2 ** max(2, self.settings.n_layers_d)
+        batch = max(2, self.settings.batch_size)
+        sample = torch.rand((batch, 3, side, side), generator=torch.Generator().manual_seed(0)).to(device) * 2 - 1
+        return runtime.choose_channels_last(
+            True, nn.Sequential(self.netG_A, self.netD_A), [sample[:1], sample], self.precision, cpu_default=False
         )
 
     def networks(self) -> dict[str, nn.Module]:

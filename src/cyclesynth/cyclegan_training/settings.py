@@ -45,9 +45,9 @@ class CycleGANSettings:
     batch_size: int = 1
     init_gain: float = 0.02
     checkpoint_every: int = 10
-    precision: str = "float32"  # float32 (TF32 off) | tf32 | bfloat16 | float16; CUDA only
+    precision: str = "float32"  # auto | float32 (TF32 off) | tf32 | bfloat16 | float16 (runtime.choose_precision)
     compile: str = "none"  # none | reduce-overhead (torch.compile with CUDA graphs); CUDA only
-    channels_last: bool = False  # CUDA only (see uses_channels_last)
+    channels_last: bool = False  # CUDA; on the CPU where its kernels check out (CycleGANModel._choose_layout)
     train_layers: str = "all"  # "last": only the generators' decoders (and the discriminators)
 
     def __post_init__(self):

@@ -18,7 +18,7 @@ import torch
 
 from cyclesynth import runtime
 from cyclesynth.cyclegan_networks import count_parameters, format_parameters
-from cyclesynth.cyclegan_training.data import DomainPatches, _check_patches, epoch_batches, uses_channels_last
+from cyclesynth.cyclegan_training.data import DomainPatches, _check_patches, epoch_batches
 from cyclesynth.cyclegan_training.model import LOSS_NAMES, CycleGANModel
 from cyclesynth.cyclegan_training.settings import CycleGANSettings
 
@@ -51,10 +51,13 @@ def training_fingerprint(
     reference_patches: np.ndarray,
     target_patches: np.ndarray,
     init_fingerprint: str | None = None,
+    precision: str | None = None,
 ) -> str:
     """Identifies a training run: settings (except ``checkpoint_every``), seed, patch shapes,
-    a content hash of both patch sets and, when it starts from pretrained weights, their
-    run's fingerprint. A checkpoint with another fingerprint is ignored."""
+    a content hash of both patch sets, when it starts from pretrained weights their run's
+    fingerprint, and the precision ``settings.precision`` gave on this machine (``auto`` is
+    bfloat16 on one CPU, float32 on another). A checkpoint with another fingerprint is
+    ignored."""
     described = {k: v for k, v in settings.to_dict().items() if k not in _NOT_FINGERPRINTED}
     description = {
         "format": CHECKPOINT_FORMAT,
@@ -65,6 +68,8 @@ def training_fingerprint(
     }
     if init_fingerprint is not None:
         description["init"] = init_fingerprint
+    if precision is not None:
+        description["precision"] = precision
     return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()
 
 
@@ -131,15 +136,16 @@ def train_cyclegan(
     if init is not None:
         init.check_architecture(settings)
     fingerprint = training_fingerprint(
-        settings, seed, reference_patches, target_patches, None if init is None else init.fingerprint
+        settings, seed, reference_patches, target_patches, None if init is None else init.fingerprint,
+        precision=runtime.training_precision(settings.precision, device).name,
     )
     rng = runtime.seed_everything(seed)  # also seeds the global torch RNG used by init_weights
     model = CycleGANModel(settings, device, rng)
     if init is not None:
         model.load_networks(init.networks)
     model.train()
-    data_A = DomainPatches(reference_patches, settings, device)
-    data_B = DomainPatches(target_patches, settings, device)
+    data_A = DomainPatches(reference_patches, settings, device, channels_last=model.channels_last)
+    data_B = DomainPatches(target_patches, settings, device, channels_last=model.channels_last)
     total = settings.total_epochs
     iterations = -(-max(len(data_A), len(data_B)) // settings.batch_size)
 
@@ -154,12 +160,9 @@ def train_cyclegan(
         start_epoch = int(payload["epoch"])
         log(f"resuming CycleGAN training from checkpoint {checkpoint_path} after epoch {start_epoch}/{total}")
 
-    if settings.precision != model.precision.name:
-        log(f"precision {settings.precision} requested but the device is not CUDA: training in float32")
+    log(f"precision {model.precision.name} ({model.precision_reason}); {model.layout_reason}")
     if settings.compile != "none" and not model.compiled:
         log(f"compile {settings.compile} requested but the device is not CUDA: training without compilation")
-    if settings.channels_last and not uses_channels_last(settings, device):
-        log("channels_last requested but the device is not CUDA: training in the default layout")
     if init is not None:
         log(f"starting from pretrained weights ({init.source}); training {settings.train_layers} generator layers")
     log(
