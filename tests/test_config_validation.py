@@ -101,3 +101,22 @@ def test_precision_and_compile_keys():
     for value in ("auto", True, False):
         assert check_against_schema({"unet": {"channels_last": value}}, SCHEMA)
     assert schema_errors({"unet": {"channels_last": "yes"}}, SCHEMA)
+    # from the command line (--config unet='{channels_last: false}') the values come as text
+    for text, value in (("auto", "auto"), ("false", False), ("True", True)):
+        assert check_against_schema({"unet": {"channels_last": text}}, SCHEMA)["unet"]["channels_last"] == value
+
+
+def test_prediction_keys():
+    """prediction.stride: half or a positive integer (text from the command line stays text
+    for the workflow to read); prediction.tta: a boolean. Each wrong value names the key."""
+    for stride in (32, "half", "32"):
+        assert check_against_schema({"prediction": {"stride": stride, "tta": "false"}}, SCHEMA) == {
+            "prediction": {"stride": stride, "tta": False}
+        }
+    for stride, message in ((0, "0 is less than the minimum of 1"), ("quarter", "'quarter' does not match"),
+                            ("-4", "'-4' does not match"), (2.5, "2.5 is not of type integer or string")):
+        problems = schema_errors({"prediction": {"stride": stride}}, SCHEMA)
+        assert len(problems) == 1 and problems[0].startswith(f"config key prediction.stride: {message}"), problems
+    assert schema_errors({"prediction": {"tta": "sometimes"}}, SCHEMA)[0].startswith(
+        "config key prediction.tta: 'sometimes' is not of type boolean"
+    )

@@ -350,3 +350,18 @@ def test_loss_curves_put_the_pretraining_before_the_fine_tuning(monkeypatch, tmp
         assert list(line.get_xdata()) == [-2, -1, 0] and list(line.get_ydata()) == [2.0, 1.6, 1.2]
     assert "pretraining" in with_pre.get_title() and "pretraining" not in without.get_title()
     assert not [line for line in without.get_lines() if line.get_linestyle() == "--"]
+
+
+def test_table1_states_how_the_u_nets_predicted(inputs, tmp_path):
+    """The prediction settings (tiles, stride, test-time augmentation) under Table 1's
+    introduction; no sentence without them."""
+    out = tmp_path / "predicted"
+    _run(inputs, out, prediction={"patch_size": 64, "stride": 32, "tta": True})
+    table = (out / "table1.md").read_text()
+    sentence = ("Prediction: tiles of 64 at stride 32 blended with a Hann window, test-time augmentation "
+                "over 8 flips and quarter turns.")
+    assert f"\n\n{sentence}\n\n## Measured (within FOV)" in table
+    summary = report.summarize([pd.DataFrame(_metric_rows("all_labels"))])
+    assert "\n\nPrediction: on the grid.\n\n## Measured" in report.render_table1(
+        summary, experiment_labels={}, prediction="Prediction: on the grid.")
+    assert "Prediction:" not in report.render_table1(summary, experiment_labels={})

@@ -77,3 +77,12 @@ def test_changing_the_reference_reruns_everything_downstream(finished, tmp_path)
     assert jobs["train_cyclegan"] == 2 and jobs["synthesize"] == 2
     assert jobs["train_unet"] == 3 and jobs["prepare_dataset"] == 1
     assert jobs["frangi"] == 1  # its threshold comes from the reference
+
+
+def test_prediction_settings_rerun_prediction_segmentation_and_report_only(finished, tmp_path):
+    jobs = dry_run(finished, tmp_path, lambda c: c.update(prediction={"stride": 32, "tta": True}))
+    assert jobs == {"predict": 3, "evaluate": 3, "paired_comparison": 1, "segment": 1, "report": 1}
+    jobs = dry_run(finished, tmp_path, lambda c: c.update(prediction={"stride": 16, "tta": False}))
+    assert jobs == {"predict": 3, "evaluate": 3, "paired_comparison": 1, "segment": 1, "report": 1}
+    # half of the 32-pixel patch is the tiny run's stride 16: the same tiles, nothing to redo
+    assert dry_run(finished, tmp_path, lambda c: c.update(prediction={"stride": "half", "tta": True})) == {}

@@ -125,3 +125,33 @@ def test_progress_writes_lines_to_a_log():
     bar.step("b")
     lines = stream.getvalue().splitlines()
     assert lines[0].startswith("[##..] 1/2 a") and lines[1].startswith("[####] 2/2 b")
+
+
+def test_stride_and_tta_choose_how_the_image_is_predicted(model, tmp_path):
+    """Default: tiles at half the patch, blended, 8 orientations; --stride 32 --no-tta is the
+    training grid (the map predict_probabilities gives, within the 16-bit PNG's rounding)."""
+    from cyclesynth.images import read_probability, read_rgb
+    from cyclesynth.unet_training import load_model, predict_probabilities
+
+    images, _ = _write_images(tmp_path / "in")
+    grid_out, default_out = tmp_path / "grid", tmp_path / "default"
+    result = subprocess.run(
+        [sys.executable, "-m", "cyclesynth", "segment", "--model", str(model), "--out", str(grid_out),
+         "--stride", "32", "--no-tta", "--no-progress", str(images[0])], capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "tiles of 32 at stride 32, test-time augmentation off" in result.stderr
+    segment_files(model, images[:1], default_out, progress=False)
+    unet, _ = load_model(model, "cpu")
+    expected = predict_probabilities(unet, read_rgb(images[0]), patch_size=32, stride=32, device="cpu")
+    grid = read_probability(grid_out / "wide_probability.png")
+    np.testing.assert_allclose(grid, expected, rtol=0, atol=1 / 65535)
+    assert np.abs(read_probability(default_out / "wide_probability.png") - grid).max() > 1e-3
+    for bad in ("0", "33", "quarter"):
+        result = subprocess.run(
+            [sys.executable, "-m", "cyclesynth", "segment", "--model", str(model), "--out", str(tmp_path / "o"),
+             "--stride", bad, str(images[0])], capture_output=True, text=True,
+        )
+        assert result.returncode == 1 and "cyclesynth segment: error: stride" in result.stderr, result.stderr
+    with pytest.raises(SegmentationError, match=r"stride 33: expected 'half' .* patch size 32"):
+        segment_files(model, images[:1], tmp_path / "o", stride=33, progress=False)

@@ -97,6 +97,11 @@ def test_report_outputs(tiny_run):
     for text in ("all_labels", "synthetic", "reference_only", "0.60 ± 0.10", "0.86 ± 0.04", "human",
                  "zero labels: Frangi vesselness", "## Paired comparison"):
         assert text in table
+    # tiny.yaml's prediction settings (patches of 32)
+    assert ("Prediction: tiles of 32 at stride 16 blended with a Hann window, test-time augmentation over 8 "
+            "flips and quarter turns.") in table
+    assert "tiles of 32 at stride 16, test-time augmentation on" in (
+        tiny_run / "results/logs/predict/synthetic.log").read_text()
     for figure in ("synthetic_examples", "rejected_synthetic", "synthetic_mse", "segmentations", "loss_curves"):
         data = (tiny_run / f"results/figures/{figure}.png").read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000

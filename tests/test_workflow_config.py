@@ -66,6 +66,8 @@ def test_schema_rejects_unknown_keys_types_and_ranges(change, message):
         ("patches", {"size": 36, "stride": 36}, r"patches.size \(36\) must be divisible by 2\^unet.depth = 8"),
         ("cyclegan", {"preprocess": "resize_crop", "crop_size": 300}, r"cyclegan.crop_size \(300\) exceeds"),
         ("dataset", {"source": "drive", "root": None}, r"dataset.root: required"),
+        ("prediction", {"stride": 65}, r"config key prediction.stride 65: expected 'half' .* patch size 64"),
+        ("prediction", {"stride": "quarter"}, r"config key prediction.stride 'quarter'"),
     ],
 )
 def test_cross_key_checks_name_the_key(section, values, message):
@@ -227,3 +229,15 @@ def test_presets_run_their_own_experiments_only(preset, tmp_path, drive_standin)
         command = next(line for line in dry.stdout.splitlines() if f"--experiment {name} " in line)
         settings = json.loads(re.search(r"--settings (\{.*?\})(?: --|$)", command.replace("'", "")).group(1))
         assert settings["epochs"] == experiment.get("epochs", unet_epochs), name
+
+
+def test_prediction_settings_resolve_half_and_reach_the_rules_as_options():
+    config = load()
+    assert config["prediction"] == {"stride": "half", "tta": True}  # the demo's
+    assert wc.prediction_settings(config) == {"patch_size": 64, "stride": 32, "tta": True}
+    assert wc.prediction_options(config) == "--stride 32 --tta"
+    config["prediction"] = {"stride": "64", "tta": False}  # text from --config; the training grid
+    assert wc.prediction_options(config) == "--stride 64 --no-tta"
+    defaults = {"experiments": {"x": {"training_set": "reference_only"}}}
+    validate(defaults, SCHEMA, set_default=True)
+    assert defaults["prediction"] == {"stride": "half", "tta": True}

@@ -273,21 +273,38 @@ def cmd_train_unet(args) -> None:
     log(f"saved U-Net to {args.model}")
 
 
+def _prediction_stride(args, patch_size: int) -> int:
+    """``--stride`` in pixels for the model's patch size (``half`` = patch size // 2)."""
+    from cyclesynth.inference import resolve_stride
+    from cyclesynth.segmentation import SegmentationError
+
+    try:
+        return resolve_stride(args.stride, patch_size, key="--stride")
+    except ValueError as err:
+        raise SegmentationError(f"{err} of the model {args.model}") from None
+
+
 def cmd_predict(args) -> None:
     from cyclesynth.datasets import read_index, scored_rows
     from cyclesynth.images import read_rgb, write_png, write_probability
-    from cyclesynth.unet_training import load_model, predict_probabilities, prediction_precision
+    from cyclesynth.inference import predict_image
+    from cyclesynth.unet_training import load_model, prediction_precision
 
     device = _runtime(args)
     model, settings = load_model(args.model, device)
+    stride = _prediction_stride(args, settings.patch_size)
     precision, reason = prediction_precision(settings, device)
     log(f"predicting in {precision.name} ({reason})")
     index = read_index(args.index)
     out = Path(args.out_dir)
     scored = pd.concat([scored_rows(index, "test"), scored_rows(index, "validation")])
+    log(
+        f"predicting with tiles of {settings.patch_size} at stride {stride}, "
+        f"test-time augmentation {'on' if args.tta else 'off'}"
+    )
     for row in scored.itertuples():
-        probability = predict_probabilities(
-            model, read_rgb(row.image), patch_size=settings.patch_size, stride=settings.patch_stride, device=device,
+        probability = predict_image(
+            model, read_rgb(row.image), patch_size=settings.patch_size, stride=stride, tta=args.tta, device=device,
             precision=precision,
         )
         write_probability(out / f"{row.id}_probability.png", probability)
@@ -396,8 +413,8 @@ def cmd_segment(args) -> None:
 
     device = _runtime(args)
     table = segment_files(
-        args.model, args.images, args.out, names=args.names, threshold=args.threshold, device=device,
-        progress=not args.no_progress, log=log,
+        args.model, args.images, args.out, names=args.names, threshold=args.threshold, stride=args.stride,
+        tta=args.tta, device=device, progress=not args.no_progress, log=log,
     )
     log(f"wrote masks, probabilities and overlays of {len(table)} image(s) and segmentations.tsv to {args.out}")
 
@@ -423,6 +440,7 @@ def cmd_report(args) -> None:
         paired_tsv=args.paired,
         validation_tsvs=_pairs(args.validation_metrics),
         validation_paired_tsv=args.validation_paired,
+        prediction=args.prediction,
     )
     log(f"wrote {args.summary}, {args.table1} and figures in {args.figures_dir}")
 
@@ -438,6 +456,13 @@ def build_parser() -> argparse.ArgumentParser:
     def runtime_args(p):
         p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
         p.add_argument("--threads", type=int, default=1, help="intra-op threads")
+
+    def prediction_args(p):
+        p.add_argument("--stride", default="half",
+                       help="step of the overlapping tiles the U-Net predicts: an integer from 1 to its patch "
+                            "size, or half (patch size // 2; default); the patch size is the training grid")
+        p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True,
+                       help="average over the 8 flips and quarter turns of each image (default: on)")
 
     def patch_args(p):
         p.add_argument("--patch-size", type=int, required=True)
@@ -570,6 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--index", required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--out-dir", required=True)
+    prediction_args(p)
     runtime_args(p)
     p.set_defaults(func=cmd_predict)
 
@@ -601,6 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold", default="weight_corrected",
                    help="weight_corrected (w/(1+w), w the model's vessel weight; default) or a number in (0, 1)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    prediction_args(p)
     runtime_args(p)
     p.set_defaults(func=cmd_segment)
 
@@ -632,6 +659,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--validation-metrics", nargs="*", default=[],
                    help="experiment=path.tsv ... over the validation images (a table of their own)")
     p.add_argument("--validation-paired", default=None, help="paired.tsv over the validation images")
+    p.add_argument("--prediction", type=_json, default=None,
+                   help='JSON {"patch_size": 64, "stride": 32, "tta": true}: how the U-Nets predicted (for table1.md)')
     p.add_argument("--summary", required=True)
     p.add_argument("--table1", required=True)
     p.add_argument("--figures-dir", required=True)

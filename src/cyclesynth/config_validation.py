@@ -68,6 +68,8 @@ def _coerce_scalar(value: str, spec: dict) -> Any:
     # dataset.reference is cleared with --config dataset='{reference: null}')
     if "null" in types and value in (_NULL_TEXT if "string" in types else _NULL):
         return None
+    if "boolean" in types and "string" in types and value in _TRUE | _FALSE and value not in spec.get("enum", []):
+        return value in _TRUE  # a key that is a word or a boolean (unet.channels_last: auto, true, false)
     if not types or "string" in types:
         return value
     if "integer" in types and _INT.match(value):

@@ -249,9 +249,12 @@ def render_table1(
     *,
     experiment_labels: Mapping[str, str],
     primary_region: str = "fov",
+    prediction: str | None = None,
 ) -> str:
     """Markdown: the measured Table 1 (primary region, with the paper's numbers beside it),
-    the paper's Table 1 as published, then the same measured table for the other region(s)."""
+    the paper's Table 1 as published, then the same measured table for the other region(s).
+    ``prediction`` (a sentence, :func:`cyclesynth.inference.describe`) follows the
+    introduction as its own paragraph."""
     regions = list(dict.fromkeys(summary["region"].astype(str))) if len(summary) else [primary_region]
     if primary_region not in regions:
         regions.insert(0, primary_region)
@@ -272,6 +275,7 @@ def render_table1(
         "The second human observer's manual segmentation, scored against the first observer's,",
         "is a baseline (it is binary, so it has no AUC).",
         "",
+        *([prediction, ""] if prediction else []),
         f"## Measured ({REGION_TITLES.get(primary_region, primary_region)})",
         "",
         "The last column is the paper's Table 1 for the same training set (mean ± std; the paper",
@@ -670,13 +674,16 @@ def write_report(
     paired_tsv: PathLike | None = None,
     validation_tsvs: Mapping[str, PathLike] | None = None,
     validation_paired_tsv: PathLike | None = None,
+    prediction: Mapping | None = None,
 ) -> dict[str, Path]:
     """Read every input, write ``summary.tsv``, ``table1.md`` and the five figures.
 
     ``quality_tsv``, ``human_tsv`` and history files may be missing (``None`` or absent
     file): the outputs are still written, with placeholder figures saying why they are
-    empty. A missing index or metrics table is an error naming the file. Returns the paths
-    written, keyed by a short name.
+    empty. A missing index or metrics table is an error naming the file. ``prediction``
+    (``patch_size``, ``stride``, ``tta``: how the U-Nets predicted, the workflow's
+    prediction settings) puts a sentence saying so under Table 1's introduction (or under
+    its place when nothing is scored). Returns the paths written, keyed by a short name.
     """
     index = read_index(index_tsv)
     tables = [read_metrics(path) for path in metrics_tsvs.values()]
@@ -688,8 +695,13 @@ def write_report(
         experiment: read_segmentations(path) for experiment, path in (segmentation_tables or {}).items()
     }
     scored = segmentation_report.scored_ids(index)
+    method = None
+    if prediction is not None:
+        from cyclesynth.inference import describe
+
+        method = describe(int(prediction["patch_size"]), prediction["stride"], bool(prediction["tta"]))
     if scored:
-        text = render_table1(summary, experiment_labels=experiment_labels)
+        text = render_table1(summary, experiment_labels=experiment_labels, prediction=method)
         if paired_tsv is not None and Path(paired_tsv).is_file():  # the paired comparison (cyclesynth.paired)
             from cyclesynth.paired import render_markdown
 
@@ -698,6 +710,8 @@ def write_report(
         text += "\n" + segmentation_report.render_not_scored(index)
     else:
         text = segmentation_report.render_unscored_table1(index)
+        if method:
+            text += "\n" + method + "\n"
     if validation_tsvs:
         from cyclesynth.validation_report import render_validation
 

@@ -11,6 +11,9 @@ name (its id in the workflow, or its file stem):
 and a table ``segmentations.tsv`` (one row per image: files, size, threshold, vessel
 fraction). Images may have any size and format that :func:`cyclesynth.images.read_rgb` reads;
 an image smaller than the model's patch is padded (mirrored) for prediction and cropped back.
+The probabilities come from :func:`cyclesynth.inference.predict_image`: tiles of the model's
+patch size at ``stride`` (default ``half`` the patch), blended where they overlap, averaged
+over the 8 flips and quarter turns with ``tta`` (default on).
 """
 
 from __future__ import annotations
@@ -61,23 +64,6 @@ def overlay(image: np.ndarray, mask: np.ndarray, colour=OVERLAY_COLOUR, alpha: f
     result = np.array(image, dtype=np.float32, copy=True)
     result[mask] = (1.0 - alpha) * result[mask] + alpha * np.asarray(colour, np.float32)
     return result
-
-
-def predict_any_size(model, settings, image: np.ndarray, device, precision=None) -> np.ndarray:
-    """Vessel probability (H, W) for an image of any size: images smaller than the patch are
-    padded (mirrored) to the patch size first and the padding is cropped off again.
-    ``precision``: a :class:`cyclesynth.runtime.Precision` for the forward passes (float32 if
-    None)."""
-    from cyclesynth.unet_training import predict_probabilities
-
-    height, width = image.shape[:2]
-    size = settings.patch_size
-    pad = ((0, max(0, size - height)), (0, max(0, size - width)), (0, 0))
-    padded = np.pad(image, pad, mode="symmetric") if any(p[1] for p in pad) else image
-    probability = predict_probabilities(
-        model, padded, patch_size=size, stride=settings.patch_stride, device=device, precision=precision
-    )
-    return probability[:height, :width]
 
 
 class Progress:
@@ -146,6 +132,8 @@ def segment_files(
     *,
     names: Sequence[str] | None = None,
     threshold: str | float = "weight_corrected",
+    stride: int | str = "half",
+    tta: bool = True,
     device="cpu",
     progress: Progress | None | bool = True,
     log: Callable[[str], None] | None = None,
@@ -153,7 +141,10 @@ def segment_files(
     """Segment ``images`` with the U-Net at ``model_path``; write each image's mask,
     probability and overlay into ``out_dir`` and the table ``segmentations.tsv`` (rows of
     earlier runs into the same folder are kept unless the same name is segmented again).
-    Returns this run's rows."""
+    ``stride`` (an integer from 1 to the model's patch size, or ``half``) and ``tta`` say how
+    the image is tiled and augmented (:func:`cyclesynth.inference.predict_image`). Returns this
+    run's rows."""
+    from cyclesynth.inference import predict_image, resolve_stride
     from cyclesynth.unet_training import load_model, prediction_precision
 
     jobs = plan_jobs(images, names)
@@ -165,11 +156,18 @@ def segment_files(
     except (ValueError, RuntimeError, OSError) as err:
         raise SegmentationError(f"{model_path}: cannot load the U-Net ({err})") from err
     cut = resolve_threshold(threshold, settings.vessel_weight)
+    try:
+        step = resolve_stride(stride, settings.patch_size)
+    except ValueError as err:
+        raise SegmentationError(f"{err} of the model ({model_path})") from None
     precision, reason = prediction_precision(settings, device)
     out_dir = Path(out_dir)
     bar = Progress(len(jobs)) if progress is True else (progress or None)
     if log:
-        log(f"segmenting {len(jobs)} image(s) with {model_path} (threshold {cut:.4f}) into {out_dir}")
+        log(
+            f"segmenting {len(jobs)} image(s) with {model_path} (threshold {cut:.4f}; tiles of "
+            f"{settings.patch_size} at stride {step}, test-time augmentation {'on' if tta else 'off'}) into {out_dir}"
+        )
         log(f"predicting in {precision.name} ({reason})")
     rows = []
     for job in jobs:
@@ -177,7 +175,9 @@ def segment_files(
             image = read_rgb(job.image)
         except ImageReadError as err:
             raise SegmentationError(str(err)) from err
-        probability = predict_any_size(model, settings, image, device, precision)
+        probability = predict_image(
+            model, image, patch_size=settings.patch_size, stride=step, tta=tta, device=device, precision=precision
+        )
         mask = probability >= cut
         paths = output_paths(out_dir, job.name)
         write_probability(paths["probability"], probability)

@@ -38,7 +38,6 @@ Determinism and resuming
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -56,7 +55,7 @@ import torch.nn.functional as F
 
 from cyclesynth import runtime
 from cyclesynth.images import atomic_path
-from cyclesynth.patches import extract_patches, stitch_patches
+from cyclesynth.patches import extract_patches, grid_for, stitch_patches
 from cyclesynth.runtime import (
     settings_from_dict,
     check_finite,
@@ -625,33 +624,28 @@ def predict_probabilities(
     batch_size: int = 64,
     precision: runtime.Precision | None = None,
 ) -> np.ndarray:
-    """Vessel probability (softmax channel 1) for a whole (H, W, 3) image in [0, 1].
+    """Vessel probability (softmax channel 1) for a whole (H, W, 3) image in [0, 1], on the
+    training grid.
 
     The image is cut on the same patch grid as in training (padded by reflection at the bottom
     and right if needed), scaled to [-1, 1], predicted in batches under ``torch.inference_mode``
     and stitched back (overlaps averaged); returns float32 (H, W) in [0, 1]. The model is moved
-    to ``device`` and evaluated in eval mode (its previous mode is restored afterwards).
+    to ``device`` and evaluated in eval mode (its previous mode is restored afterwards). The
+    workflow predicts with :func:`cyclesynth.inference.predict_image` (blended overlapping
+    tiles, test-time augmentation), which with stride = patch size and no augmentation gives
+    this function's map bit for bit (both predict the tiles with
+    :func:`cyclesynth.inference.tile_probabilities`).
     ``precision`` (default float32): the forward passes under its autocast (bfloat16 where the
     model was trained so, :func:`prediction_precision`); the softmax is taken in float32.
     """
+    from cyclesynth.inference import evaluating, tile_probabilities
+
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != model.in_channels:
         raise ValueError(f"expected an image of shape (H, W, {model.in_channels}), got {image.shape}")
-    device = torch.device(device)
-    patches, grid = extract_patches(image.astype(np.float32, copy=False), patch_size, stride)
-    patches = torch.from_numpy(np.ascontiguousarray(patches.transpose(0, 3, 1, 2)))
-    was_training = model.training
-    model.to(device)
-    model.eval()
-    outputs = []
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(patches), batch_size):
-                batch = patches[start : start + batch_size].to(device)
-                with precision.autocast() if precision is not None else contextlib.nullcontext():
-                    logits = model(normalise(batch))
-                outputs.append(torch.softmax(logits.float(), dim=1)[:, 1].cpu().numpy())
-    finally:
-        model.train(was_training)
-    probabilities = stitch_patches(np.concatenate(outputs).astype(np.float32), grid)
+    image = image.astype(np.float32, copy=False)
+    grid = grid_for(image, patch_size, stride)
+    with evaluating(model, torch.device(device)):
+        tiles = tile_probabilities(model, image, grid, device=device, batch_size=batch_size, precision=precision)
+    probabilities = stitch_patches(tiles, grid)
     return np.clip(probabilities, 0.0, 1.0).astype(np.float32)

@@ -307,6 +307,27 @@ def unet_settings(config: dict, experiment: str) -> dict:
     return settings
 
 
+def prediction_settings(config: dict) -> dict:
+    """How the U-Nets predict whole images (rules predict, segment, segment_new and the report):
+    ``patch_size`` (patches.size), ``stride`` in pixels (prediction.stride, ``half`` =
+    patches.size // 2) and ``tta``. Raises :class:`ConfigError` naming prediction.stride when it
+    is not ``half`` or an integer from 1 to patches.size."""
+    from cyclesynth.inference import resolve_stride  # torch-free until a prediction runs
+
+    prediction, size = config["prediction"], config["patches"]["size"]
+    try:
+        stride = resolve_stride(prediction["stride"], size, key="config key prediction.stride")
+    except ValueError as err:
+        raise ConfigError(f"{err} (patches.size)") from None
+    return {"patch_size": size, "stride": stride, "tta": bool(prediction["tta"])}
+
+
+def prediction_options(config: dict) -> str:
+    """``--stride N --tta`` (or ``--no-tta``) for predict and segment."""
+    settings = prediction_settings(config)
+    return f"--stride {settings['stride']} {'--tta' if settings['tta'] else '--no-tta'}"
+
+
 def thresholds(config: dict) -> dict[str, float]:
     """Named probability thresholds for evaluation."""
     weight = float(config["unet"]["vessel_weight"])
@@ -345,6 +366,7 @@ def check_config(config: dict) -> None:
             f"config key synthesis.stride ({synthesis_stride}) exceeds patches.size "
             f"({patches['size']}): pixels between tiles would never be translated"
         )
+    prediction_settings(config)
     divisor = 2 ** config["unet"]["depth"]
     if patches["size"] % divisor:
         raise ConfigError(

@@ -47,6 +47,7 @@ rule report:
         options=report_options,
         labels=wc.as_json(wc.experiment_labels(config)),
         max_mse=config["filter"]["max_mse"],
+        prediction=wc.as_json(wc.prediction_settings(config)),
         figures_dir=lambda wildcards, output: os.path.dirname(output.synthetic_examples),
         predictions_dir="results/predictions",
         cyclesynth=CYCLESYNTH,
@@ -54,5 +55,6 @@ rule report:
         "{params.cyclesynth} report --index {input.index}"
         " {params.options} --predictions-dir {params.predictions_dir}"
         " --labels {params.labels:q} --max-mse {params.max_mse}"
+        " --prediction {params.prediction:q}"
         " --summary {output.summary} --table1 {output.table1}"
         " --figures-dir {params.figures_dir} > {log} 2>&1"

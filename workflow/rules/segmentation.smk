@@ -58,12 +58,13 @@ rule predict:
         gpu=resource("train_unet", "gpu"),
     params:
         out_dir=lambda wildcards, output: os.path.dirname(output.masks[0]),
+        prediction=wc.prediction_options(config),
         device=config["device"],
         cyclesynth=CYCLESYNTH,
     shell:
         "{params.cyclesynth} predict --index {input.index} --model {input.model}"
-        " --out-dir {params.out_dir} --device {params.device} --threads {threads}"
-        " > {log} 2>&1"
+        " --out-dir {params.out_dir} {params.prediction}"
+        " --device {params.device} --threads {threads} > {log} 2>&1"
 
 
 rule evaluate:
@@ -141,11 +142,12 @@ rule segment:
         out_dir=lambda wildcards, output: os.path.dirname(output.table),
         names=SEGMENTED,
         threshold=config["segmentation"]["threshold"],
+        prediction=wc.prediction_options(config),
         device=config["device"],
         cyclesynth=CYCLESYNTH,
     shell:
         "{params.cyclesynth} segment --model {input.model} --out {params.out_dir}"
-        " --names {params.names} --threshold {params.threshold}"
+        " --names {params.names} --threshold {params.threshold} {params.prediction}"
         " --device {params.device} --threads {threads} {input.images:q} > {log} 2>&1"
 
 
@@ -176,5 +178,6 @@ use rule segment as segment_new with:
         out_dir=lambda wildcards, output: os.path.dirname(output.table),
         names=list(NEW_IMAGES),
         threshold=config["segmentation"]["threshold"],
+        prediction=wc.prediction_options(config),
         device=config["device"],
         cyclesynth=CYCLESYNTH,
