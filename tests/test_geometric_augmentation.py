@@ -267,3 +267,38 @@ def test_training_with_photometric_geometric_is_deterministic_and_resumes_bit_id
 
 def dataclasses_replace(settings: UNetSettings, **changes) -> UNetSettings:
     return UNetSettings.from_dict({**settings.to_dict(), **changes})
+
+
+def test_mode_lists_agree_with_the_schema_and_the_workflow():
+    import yaml
+
+    from conftest import ROOT
+    from cyclesynth import workflow_config
+    from cyclesynth.unet_training import AUGMENT_MODES, GEOMETRIC_MODES
+
+    schema = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
+    assert schema["properties"]["unet"]["properties"]["augment"]["enum"] == list(AUGMENT_MODES)
+    experiment = schema["properties"]["experiments"]["additionalProperties"]["properties"]["augment"]
+    assert experiment["enum"] == [*AUGMENT_MODES, None]
+    assert workflow_config.GEOMETRIC_AUGMENT_MODES == GEOMETRIC_MODES
+    defaults = {k: v["default"] for k, v in schema["properties"]["unet"]["properties"]["geometric"]["properties"].items()}
+    assert GeometricSettings(**defaults) == GeometricSettings()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_gives_a_reproducible_batch_close_to_the_cpu_warp():
+    images, labels = vessel_batch(16, 64, seed=16)
+    settings = GeometricSettings()
+    cuda = torch.device("cuda")
+    runs = [augment_batch(images.to(cuda), labels.to(cuda), "photometric_geometric",
+                          torch.Generator(device=cuda).manual_seed(17), settings) for _ in range(2)]
+    assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
+    assert runs[0][0].device.type == "cuda" and set(runs[0][1].unique().tolist()) <= {0, 1}
+    # the same grid warps alike on both devices
+    n = len(images)
+    angles = torch.linspace(-180, 170, n)
+    grid = sampling_grid(angles, torch.linspace(0.8, 1.25, n), None, 64, 64)
+    on_cpu = warp(images, labels, grid)
+    on_gpu = warp(images.to(cuda), labels.to(cuda), grid.to(cuda))
+    torch.testing.assert_close(on_gpu[0].cpu(), on_cpu[0], rtol=0, atol=1e-4)
+    assert (on_gpu[1].cpu() != on_cpu[1]).float().mean() < 1e-3
