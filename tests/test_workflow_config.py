@@ -86,6 +86,22 @@ def test_unet_settings_merge_experiment_overrides_and_grid():
     assert settings["patch_size"] == 64 and settings["patch_stride"] == 64
     config["experiments"]["all_labels"]["epochs"] = None  # null: unet.epochs
     assert wc.unet_settings(config, "all_labels")["epochs"] == config["unet"]["epochs"]
+    # unet.geometric reaches only the experiments whose augment mode uses it
+    assert "geometric" not in settings
+    geometric = wc.unet_settings(config, "reference_geometric")
+    assert geometric["augment"] == "photometric_geometric"
+    assert geometric["geometric"] == {"rotation": 180.0, "scale_min": 0.8, "scale_max": 1.25, "elastic_alpha": 2.0,
+                                      "elastic_sigma": 10.0, "probability": 0.8}
+    from cyclesynth.unet_training import UNetSettings
+
+    assert UNetSettings.from_dict(geometric).geometric.elastic_sigma == 10.0
+
+
+def test_geometric_scale_range_is_checked_at_the_start():
+    config = load()
+    config["unet"]["geometric"].update(scale_min=1.5, scale_max=1.2)
+    with pytest.raises(wc.ConfigError, match=r"unet.geometric.scale_min \(1.5\) exceeds unet.geometric.scale_max"):
+        wc.check_config(config)
 
 
 def test_thresholds_and_canonical_json():

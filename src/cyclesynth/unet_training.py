@@ -54,6 +54,7 @@ import torch
 import torch.nn.functional as F
 
 from cyclesynth import runtime
+from cyclesynth.geometric_augmentation import GeometricSettings, geometric_augment
 from cyclesynth.images import atomic_path
 from cyclesynth.patches import extract_patches, grid_for, stitch_patches
 from cyclesynth.runtime import (
@@ -67,7 +68,9 @@ from cyclesynth.runtime import (
 )
 from cyclesynth.unet import UNet, check_input_size
 
-AUGMENT_MODES = ("none", "flips", "photometric")
+AUGMENT_MODES = ("none", "flips", "photometric", "geometric", "photometric_geometric")
+# Modes that use the geometric settings (unet.geometric, :mod:`cyclesynth.geometric_augmentation`).
+GEOMETRIC_MODES = ("geometric", "photometric_geometric")
 LR_SCHEDULES = ("constant", "cosine")
 MODEL_FORMAT = "cyclesynth-unet"
 MODEL_FORMAT_VERSION = 1
@@ -96,13 +99,14 @@ class UNetSettings:
     epochs: int = 150
     patch_size: int = 64
     patch_stride: int = 64
-    augment: str = "none"  # "none", "flips" or "photometric"
+    augment: str = "none"  # one of AUGMENT_MODES
     lr_schedule: str = "constant"  # "constant" (the paper's) or "cosine" (to 0 over all steps)
     checkpoint_every: int = 10
     skip_empty_patches: bool = False  # drop training patches without any FOV pixel
     precision: str = "float32"  # auto | float32 (TF32 off) | tf32 | bfloat16 | float16 (runtime.choose_precision)
     channels_last: bool | str = False  # auto | true | false (runtime.choose_channels_last)
     compile: str = "none"  # none | reduce-overhead (torch.compile with CUDA graphs); CUDA only
+    geometric: GeometricSettings = field(default_factory=GeometricSettings)  # a dict is converted
 
     def __post_init__(self):
         for name in ("base_channels", "depth", "batch_size", "epochs", "patch_size", "patch_stride",
@@ -143,6 +147,10 @@ class UNetSettings:
             raise ValueError(
                 f"U-Net setting 'augment' must be one of {', '.join(AUGMENT_MODES)} (got {self.augment!r})"
             )
+        if isinstance(self.geometric, dict):
+            self.geometric = GeometricSettings.from_dict(self.geometric)
+        elif not isinstance(self.geometric, GeometricSettings):
+            raise ValueError(f"U-Net setting 'geometric' must be a mapping of settings (got {self.geometric!r})")
         if self.patch_stride > self.patch_size:
             raise ValueError(
                 f"U-Net setting 'patch_stride' ({self.patch_stride}) exceeds 'patch_size' "
@@ -279,7 +287,11 @@ def _photometric(images: torch.Tensor, generator: torch.Generator) -> torch.Tens
 
 
 def augment_batch(
-    images: torch.Tensor, labels: torch.Tensor, mode: str, generator: torch.Generator
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    mode: str,
+    generator: torch.Generator,
+    geometric: GeometricSettings | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Augment a batch: ``images`` (N, C, H, W) in [0, 1], ``labels`` (N, H, W).
 
@@ -287,15 +299,22 @@ def augment_batch(
     and quarter turn per sample, identically to image and label; ``"photometric"`` adds, per
     sample, a random gamma, per-channel gain, contrast, brightness, Gaussian blur (with
     probability 0.5) and Gaussian noise (ranges in :data:`PHOTOMETRIC`), clamped to [0, 1];
-    labels are left as they are by the photometric part. Random numbers are drawn from
-    ``generator`` (on its own device), so a seeded generator gives a reproducible batch.
+    labels are left as they are by the photometric part. ``"geometric"`` adds to the flips a
+    rotation by any angle, a scaling and an elastic deformation per sample, moving image and
+    label together (``geometric``, default :class:`GeometricSettings`;
+    :mod:`cyclesynth.geometric_augmentation`); ``"photometric_geometric"`` does both, the
+    geometric part first (so noise and blur are not smoothed by the resampling). Random
+    numbers are drawn from ``generator`` (on its own device), so a seeded generator gives a
+    reproducible batch.
     """
     if mode not in AUGMENT_MODES:
         raise ValueError(f"unknown augmentation mode {mode!r} (one of {', '.join(AUGMENT_MODES)})")
     if mode == "none":
         return images, labels
     images, labels = _dihedral(images, labels, generator)
-    if mode == "photometric":
+    if mode in GEOMETRIC_MODES:
+        images, labels = geometric_augment(images, labels, geometric or GeometricSettings(), generator)
+    if mode in ("photometric", "photometric_geometric"):
         images = _photometric(images, generator)
     return images, labels
 
@@ -361,10 +380,13 @@ def _content_hash(arrays: Sequence[np.ndarray | None]) -> str:
 
 
 def training_fingerprint(images, labels, fovs, settings: UNetSettings, seed: int, *, precision: str | None = None) -> str:
-    """Identifies a training run: settings (except checkpoint frequency), seed, data, and the
-    precision that ``settings.precision`` gave on this machine (``auto`` is bfloat16 on one CPU
-    and float32 on another: a checkpoint from one is not resumed on the other)."""
+    """Identifies a training run: settings (except checkpoint frequency, and the geometric
+    settings where the augment mode does not use them), seed, data, and the precision that
+    ``settings.precision`` gave on this machine (``auto`` is bfloat16 on one CPU and float32
+    on another: a checkpoint from one is not resumed on the other)."""
     described = {k: v for k, v in settings.to_dict().items() if k not in _NOT_IN_FINGERPRINT}
+    if settings.augment not in GEOMETRIC_MODES:
+        del described["geometric"]
     description = {
         "settings": described,
         "precision": precision,
@@ -431,7 +453,7 @@ def training_step(
     precision = precision if precision is not None else runtime.Precision("float32", batch_x.device.type)
     runtime.mark_step_begin(compiled)
     with precision.tf32():
-        batch_x, batch_y = augment_batch(batch_x, batch_y, settings.augment, generator)
+        batch_x, batch_y = augment_batch(batch_x, batch_y, settings.augment, generator, settings.geometric)
         batch_x = normalise(batch_x)
         if channels_last:
             batch_x = batch_x.contiguous(memory_format=torch.channels_last)

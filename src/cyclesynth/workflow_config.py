@@ -295,13 +295,23 @@ def pretrain_images(config: dict, unlabeled: list[str]) -> list[str]:
     return [str(image) for image in chosen]
 
 
+# Augment modes that use unet.geometric (as cyclesynth.unet_training.GEOMETRIC_MODES; this
+# module does not import torch).
+GEOMETRIC_AUGMENT_MODES = ("geometric", "photometric_geometric")
+
+
 def unet_settings(config: dict, experiment: str) -> dict:
-    """The shared U-Net settings with the experiment's overrides and the patch grid."""
+    """The shared U-Net settings with the experiment's overrides and the patch grid.
+
+    ``geometric`` is passed only to experiments whose augment mode uses it, so that changing
+    unet.geometric retrains those and leaves the others' ``params:`` (and results) as they are."""
     settings = dict(config["unet"])
     overrides = config["experiments"][experiment]
     for key in ("epochs", "augment"):
         if overrides.get(key) is not None:
             settings[key] = overrides[key]
+    if settings.get("augment") not in GEOMETRIC_AUGMENT_MODES:
+        settings.pop("geometric", None)
     settings["patch_size"] = config["patches"]["size"]
     settings["patch_stride"] = config["patches"]["stride"]
     return settings
@@ -383,6 +393,12 @@ def check_config(config: dict) -> None:
         raise ConfigError(
             f"config key cyclegan.crop_size ({cyclegan['crop_size']}) exceeds cyclegan.load_size "
             f"({cyclegan['load_size']})"
+        )
+    geometric = config["unet"].get("geometric") or {}
+    scale_min, scale_max = geometric.get("scale_min"), geometric.get("scale_max")
+    if scale_min is not None and scale_max is not None and scale_min > scale_max:
+        raise ConfigError(
+            f"config key unet.geometric.scale_min ({scale_min}) exceeds unet.geometric.scale_max ({scale_max})"
         )
     schedules = {"cyclegan": cyclegan}
     if cyclegan["init"] == "pretrained":
