@@ -353,3 +353,14 @@ def test_the_self_training_section_and_the_transductive_note():
             "| 0.150 | 0.100 |") in text
     text = render_markdown(students, {"reference_augmented": table}, labels, transductive=True)
     assert "This run is transductive: dataset.include_test_as_unlabeled is true" in text
+
+
+def test_test_images_are_pseudo_labeled_only_in_a_transductive_run(tmp_path):
+    from test_workflow import snakemake
+
+    plain = snakemake(tmp_path, "-n", "-p").stdout
+    assert "results/pseudo_labels/reference_only/04_pseudo_label.png" in plain and "01_pseudo_label" not in plain
+    assert '"transductive": false' in plain
+    transductive = snakemake(tmp_path, "-n", "-p", "--config", "dataset={include_test_as_unlabeled: true}").stdout
+    assert "results/pseudo_labels/reference_only/01_pseudo_label.png" in transductive
+    assert '"transductive": true' in transductive
