@@ -101,13 +101,15 @@ def test_human_row_matches_a_direct_computation(drive, tmp_path):
 
 
 @pytest.mark.parametrize("configfile", ["config/drive.yaml", "config/drive-cpu.yaml", "config/drive-gpu.yaml"])
-def test_drive_presets_plan_19_cyclegans_and_6_unets(drive, tmp_path, configfile):
+def test_drive_presets_plan_19_cyclegans_and_8_unets(drive, tmp_path, configfile):
     done = snakemake(tmp_path, "-n", "--config", f"dataset={{root: {drive}}}", configfile=ROOT / configfile)
     counts = planned_jobs(done.stdout)
     assert counts["train_cyclegan"] == 19 and counts["synthesize"] == 19
     assert counts["check_image"] == 40
-    # all_labels, synthetic, reference_only, reference_geometric, reference_augmented, synthetic_augmented
-    assert counts["train_unet"] == 6 and counts["predict"] == 6 and counts["evaluate"] == 6
+    # all_labels, synthetic, reference_only, reference_geometric, reference_augmented, synthetic_augmented,
+    # self_trained, self_trained_2
+    assert counts["train_unet"] == 8 and counts["predict"] == 8 and counts["evaluate"] == 8
+    assert counts["pseudo_label"] == 2  # reference_augmented teaches self_trained, which teaches self_trained_2
     assert counts["frangi"] == 1 and counts["paired_comparison"] == 1
 
 
@@ -121,7 +123,7 @@ def test_drive_gpu_preset_plans_the_papers_networks_pretrained_then_fine_tuned(d
         tmp_path, "-n", "-p", "--config", f"dataset={{root: {drive}}}", configfile=ROOT / "config/drive-gpu.yaml"
     )
     counts = planned_jobs(done.stdout)
-    assert counts["pretrain_cyclegan"] == 1 and counts["train_cyclegan"] == 19 and counts["train_unet"] == 6
+    assert counts["pretrain_cyclegan"] == 1 and counts["train_cyclegan"] == 19 and counts["train_unet"] == 8
     settings = [json.loads(s) for s in re.findall(r"cyclesynth train-cyclegan .*?--settings '(\{.*?\})'", done.stdout)]
     assert len(settings) == 19
     for s in settings:
@@ -131,7 +133,7 @@ def test_drive_gpu_preset_plans_the_papers_networks_pretrained_then_fine_tuned(d
     pretrain = json.loads(re.search(r"pretrain-cyclegan .*?--settings '(\{.*?\})'", done.stdout)[1])
     assert (pretrain["ngf"], pretrain["epochs"], pretrain["epochs_decay"]) == (64, 2, 1)
     unets = [json.loads(s) for s in re.findall(r"train-unet .*?--settings '(\{.*?\})'", done.stdout)]
-    assert len(unets) == 6
+    assert len(unets) == 8
     for s in unets:
         assert (s["base_channels"], s["depth"], s["batch_size"], s["precision"]) == (64, 4, 64, "tf32")
     blocks = re.split(r"\n *rule ", done.stdout)

@@ -75,6 +75,9 @@ def test_the_dag_never_trains_on_a_validation_image_and_scores_it_apart(tmp_path
     assert "--validation-paired results/validation/metrics/paired.tsv" in result.stdout
     assert jobs["train_cyclegan"] == 1 and "05" not in result.stdout.split("rule train_cyclegan")[1].split("rule")[0]
     assert jobs["evaluate_validation"] == jobs["evaluate"] == jobs["train_unet"]
+    # the teacher pseudo-labels 04 only (05 held out, the tests not unlabeled)
+    assert "results/pseudo_labels/reference_only/04_pseudo_label.png" in result.stdout
+    assert "05_pseudo_label" not in result.stdout and "01_pseudo_label" not in result.stdout
     snakemake(tmp_path, *held_out, "--cores", "2", "results/validation/metrics/reference_only.tsv")
     scores = pd.read_csv(tmp_path / "results/validation/metrics/reference_only.tsv", sep="\t", dtype={"image": str})
     assert set(scores["image"]) == {"05"}

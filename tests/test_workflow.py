@@ -40,7 +40,8 @@ def planned_jobs(output: str) -> dict[str, int]:
 def test_dry_run_plans_one_cyclegan_per_unlabeled_image(tmp_path):
     jobs = planned_jobs(snakemake(tmp_path, "-n").stdout)
     assert jobs["train_cyclegan"] == 2 and jobs["synthesize"] == 2
-    assert jobs["train_unet"] == 3 and jobs["predict"] == 3 and jobs["evaluate"] == 3
+    assert jobs["train_unet"] == 4 and jobs["predict"] == 4 and jobs["evaluate"] == 4
+    assert jobs["pseudo_label"] == 1  # self_trained's teacher, reference_only
     assert jobs["filter_synthetic"] == 1 and jobs["report"] == 1
     config = tmp_path / "more.yaml"
     config.write_text(TINY.read_text().replace("n_training: 3", "n_training: 6"))
@@ -91,11 +92,13 @@ def test_predictions_and_metrics(tiny_run):
 def test_report_outputs(tiny_run):
     summary = pd.read_csv(tiny_run / "results/metrics/summary.tsv", sep="\t")
     experiments = set(summary["experiment"])
-    assert experiments == {"all_labels", "synthetic", "reference_only", "frangi", "human (2nd observer)"}
+    assert experiments == {"all_labels", "synthetic", "reference_only", "self_trained", "frangi", "human (2nd observer)"}
     assert (summary["n_images"] == 2).all()
     table = (tiny_run / "results/metrics/table1.md").read_text()
     for text in ("all_labels", "synthetic", "reference_only", "0.60 ± 0.10", "0.86 ± 0.04", "human",
-                 "zero labels: Frangi vesselness", "## Paired comparison"):
+                 "zero labels: Frangi vesselness", "## Paired comparison", "## Self-training",
+                 "| self_trained (`self_trained`) | reference_only (`reference_only`) |",
+                 "Segmentations from `synthetic`: the config's final_experiment."):
         assert text in table
     # tiny.yaml's prediction settings (patches of 32)
     assert ("Prediction: tiles of 32 at stride 16 blended with a Hann window, test-time augmentation over 8 "
@@ -118,6 +121,18 @@ def test_every_image_but_the_reference_is_segmented(tiny_run):
     assert "`04_overlay.png`" in (tiny_run / "results/metrics/table1.md").read_text()
 
 
+def test_the_teacher_pseudo_labels_the_unlabeled_images_for_its_student(tiny_run):
+    folder = tiny_run / "results/pseudo_labels/reference_only"
+    table = pd.read_csv(folder / "pseudo_labels.tsv", sep="\t", dtype={"id": str})
+    assert table["id"].tolist() == ["04", "05"] and set(table["role"]) == {"unlabeled"}  # no test image
+    for image_id in ("04", "05"):
+        codes = iio.imread(folder / f"{image_id}_pseudo_label.png")
+        assert codes.shape == (64, 64) and set(np.unique(codes)) <= {0, 128, 255}
+        assert iio.imread(folder / f"{image_id}_probability.png").dtype == np.uint16
+    assert "from 3 images" in (tiny_run / "results/logs/train_unet/self_trained.log").read_text()
+    assert "band 0.1" in (tiny_run / "results/logs/pseudo_label/reference_only.log").read_text()
+
+
 def test_rerun_is_a_no_op_and_report_html(tiny_run):
     result = snakemake(tiny_run, "-n")
     assert "Nothing to be done" in result.stdout + result.stderr
@@ -130,8 +145,9 @@ def test_every_job_left_a_log_and_a_benchmark(tiny_run):
     logs = list((tiny_run / "results/logs").rglob("*.log"))
     benchmarks = list((tiny_run / "results/benchmarks").rglob("*.tsv"))
     # 5 phantom images + 5 checks + index + 2 cyclegan + 2 synthesize + filter
-    # + 3x(train, predict, evaluate) + human + frangi + paired comparison + segment (synthetic) + report
-    assert len(logs) == len(benchmarks) == 30
+    # + 4x(train, predict, evaluate) + pseudo_label + human + frangi + paired comparison + segment
+    # (synthetic) + report
+    assert len(logs) == len(benchmarks) == 34
     assert "saved generator" in (tiny_run / "results/logs/train_cyclegan/04.log").read_text()
 
 

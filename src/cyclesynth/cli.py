@@ -248,6 +248,7 @@ def cmd_train_unet(args) -> None:
     from cyclesynth.datasets import read_index
     from cyclesynth.experiments import derive_seed, training_pairs
     from cyclesynth.images import read_binary, read_rgb
+    from cyclesynth.pseudo_labels import read_pseudo_label, read_table
     from cyclesynth.quality_filter import read_quality
     from cyclesynth.unet_training import UNetSettings, save_model, train_unet
 
@@ -255,9 +256,13 @@ def cmd_train_unet(args) -> None:
     settings = UNetSettings.from_dict(args.settings)
     index = read_index(args.index)
     quality = read_quality(args.quality) if args.quality else None
-    pairs = training_pairs(index, args.training_set, quality=quality, include_reference=args.include_reference)
+    pseudo = read_table(args.pseudo_labels) if args.pseudo_labels else None
+    pairs = training_pairs(
+        index, args.training_set, quality=quality, include_reference=args.include_reference,
+        pseudo_labels=pseudo, include_synthetic=args.include_synthetic,
+    )
     images = [read_rgb(p.image) for p in pairs]
-    labels = [read_binary(p.label) for p in pairs]
+    labels = [read_pseudo_label(p.label) if p.pseudo else read_binary(p.label) for p in pairs]
     fovs = [_fov(p.fov, label.shape) for p, label in zip(pairs, labels)]
     log(
         f"U-Net '{args.experiment}' ({args.training_set}): {len(pairs)} training images, "
@@ -271,6 +276,22 @@ def cmd_train_unet(args) -> None:
     save_model(args.model, result.state, settings)
     Path(args.checkpoint).unlink(missing_ok=True)
     log(f"saved U-Net to {args.model}")
+
+
+def cmd_pseudo_label(args) -> None:
+    from cyclesynth.datasets import read_index
+    from cyclesynth.pseudo_labels import write_pseudo_labels
+    from cyclesynth.segmentation import SegmentationError
+
+    device = _runtime(args)
+    try:
+        table = write_pseudo_labels(
+            args.model, read_index(args.index), args.out_dir, band=args.band, stride=args.stride, tta=args.tta,
+            device=device, log=log,
+        )
+    except ValueError as err:  # a bad --stride or --band
+        raise SegmentationError(str(err)) from None
+    log(f"wrote {len(table)} pseudo-labels into {args.out_dir}")
 
 
 def _prediction_stride(args, patch_size: int) -> int:
@@ -441,6 +462,9 @@ def cmd_report(args) -> None:
         validation_tsvs=_pairs(args.validation_metrics),
         validation_paired_tsv=args.validation_paired,
         prediction=args.prediction,
+        self_training=args.self_training,
+        pseudo_label_tables=_pairs(args.pseudo_labels),
+        segmented_by=args.segmented_by,
     )
     log(f"wrote {args.summary}, {args.table1} and figures in {args.figures_dir}")
 
@@ -580,9 +604,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train-unet", help="train one U-Net on an experiment's training set")
     p.add_argument("--index", required=True)
     p.add_argument("--experiment", required=True)
-    p.add_argument("--training-set", required=True, choices=["all_labels", "synthetic", "reference_only"])
-    p.add_argument("--quality", default=None, help="quality.tsv (synthetic training set)")
+    p.add_argument("--training-set", required=True,
+                   choices=["all_labels", "synthetic", "reference_only", "pseudo_labels"])
+    p.add_argument("--quality", default=None, help="quality.tsv (synthetic training set, or pseudo_labels with synthetic)")
     p.add_argument("--include-reference", action="store_true")
+    p.add_argument("--pseudo-labels", default=None, help="the teacher's pseudo_labels.tsv (pseudo_labels training set)")
+    p.add_argument("--include-synthetic", action="store_true",
+                   help="pseudo_labels: add the kept synthetic images with the reference's label (needs --quality)")
     p.add_argument("--settings", type=_json, required=True, help="JSON object of U-Net settings")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--checkpoint", required=True)
@@ -590,6 +618,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--history", required=True)
     runtime_args(p)
     p.set_defaults(func=cmd_train_unet)
+
+    p = sub.add_parser("pseudo-label", help="a teacher U-Net's probabilities and pseudo-labels of the unlabeled images")
+    p.add_argument("--index", required=True)
+    p.add_argument("--model", required=True, help="the teacher, e.g. results/unet/reference_augmented/model.pt")
+    p.add_argument("--band", type=float, required=True,
+                   help="band of doubt on the weight-corrected probability, in [0, 0.5): ignored pixels")
+    p.add_argument("--out-dir", required=True,
+                   help="writes {id}_probability.png, {id}_pseudo_label.png and pseudo_labels.tsv")
+    prediction_args(p)
+    runtime_args(p)
+    p.set_defaults(func=cmd_pseudo_label)
 
     p = sub.add_parser("predict", help="vessel probabilities and masks for every test image")
     p.add_argument("--index", required=True)
@@ -661,6 +700,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--validation-paired", default=None, help="paired.tsv over the validation images")
     p.add_argument("--prediction", type=_json, default=None,
                    help='JSON {"patch_size": 64, "stride": 32, "tta": true}: how the U-Nets predicted (for table1.md)')
+    p.add_argument("--self-training", type=_json, default=None,
+                   help='JSON {"students": {name: pseudo_labels settings}, "transductive": false} (for table1.md)')
+    p.add_argument("--pseudo-labels", nargs="*", default=[], help="teacher=pseudo_labels.tsv ...")
+    p.add_argument("--segmented-by", type=_json, default=None,
+                   help='JSON {"experiments": [...], "source": "final_experiment"}: which made the segmentations, why')
     p.add_argument("--summary", required=True)
     p.add_argument("--table1", required=True)
     p.add_argument("--figures-dir", required=True)

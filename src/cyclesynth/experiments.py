@@ -6,6 +6,11 @@ An experiment (config section ``experiments``) names one of these training sets:
 * ``synthetic``: every kept synthetic image, each paired with the reference's label and FOV
   mask; with ``include_reference`` the reference itself is added.
 * ``reference_only``: the reference image alone.
+* ``pseudo_labels`` (self-training, :mod:`cyclesynth.pseudo_labels`): the reference with its
+  label, then every image of the teacher's pseudo-label table with its pseudo-label (pixels in
+  the band of doubt ignored by the loss), then, with ``include_synthetic``, the kept synthetic
+  images with the reference's label (as ``synthetic``). A pseudo-labeled image keeps its own
+  FOV mask.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import pandas as pd
 from cyclesynth.datasets import DatasetError, reference_row
 from cyclesynth.quality_filter import normalise_quality
 
-TRAINING_SETS = ("all_labels", "synthetic", "reference_only")
+TRAINING_SETS = ("all_labels", "synthetic", "reference_only", "pseudo_labels")
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,7 @@ class TrainingPair:
     image: str
     label: str
     fov: str
+    pseudo: bool = False  # the label is a pseudo-label (cyclesynth.pseudo_labels.read_pseudo_label)
 
 
 class EmptyTrainingSet(DatasetError):
@@ -44,8 +50,11 @@ def training_pairs(
     *,
     quality: pd.DataFrame | None = None,
     include_reference: bool = False,
+    pseudo_labels: pd.DataFrame | None = None,
+    include_synthetic: bool = False,
 ) -> list[TrainingPair]:
-    """The (image, label, FOV) files an experiment trains on."""
+    """The (image, label, FOV) files an experiment trains on (``pseudo_labels``: the teacher's
+    table, :func:`cyclesynth.pseudo_labels.read_table`, for that training set)."""
     if training_set not in TRAINING_SETS:
         raise ValueError(f"unknown training set '{training_set}'; known: {', '.join(TRAINING_SETS)}")
     reference = reference_row(index)
@@ -56,6 +65,18 @@ def training_pairs(
         # every labeled training image but the held-out validation ones
         labeled = index[(index["split"] == "training") & (index["label"] != "") & (index["role"] != "validation")]
         return [TrainingPair(r.image, r.label, r.fov) for r in labeled.itertuples()]
+    if training_set == "pseudo_labels":
+        if pseudo_labels is None:
+            raise ValueError("the pseudo_labels training set needs the teacher's pseudo-label table")
+        fovs = dict(zip(index["id"].astype(str), index["fov"]))
+        pairs = [as_pair(reference["image"])]
+        pairs += [
+            TrainingPair(r.image, r.pseudo_label, fovs.get(str(r.id), ""), pseudo=True)
+            for r in pseudo_labels.itertuples()
+        ]
+        if include_synthetic:
+            pairs += training_pairs(index, "synthetic", quality=quality)
+        return pairs
     if quality is None:
         raise ValueError("the synthetic training set needs the filter's quality table")
     kept = quality[normalise_quality(quality)["kept"]]

@@ -26,6 +26,14 @@ Sampling
     weights are convex; the clamp only removes rounding). The bilinear label is thresholded
     at :data:`LABEL_THRESHOLD`.
 
+Ignored pixels
+    A label may mark pixels as ignored (:data:`IGNORE`, 255: a pseudo-label's band of doubt,
+    left out of the loss). The vessel indicator (label == 1) and an ignore indicator
+    (label == 255) are sampled as two channels of the same call; an output pixel is ignored
+    where the sampled ignore indicator exceeds :data:`IGNORE_THRESHOLD` (0.5), else vessel or
+    background by the vessel indicator as above. A label without ignored pixels gives the
+    same output as before (the extra channel is zero).
+
 Label threshold (0.5)
     Chosen by one rule: the threshold at which the augmented labels keep the vessel area of
     the originals under transforms that keep area (rotation by random angles, scale 1, no
@@ -53,6 +61,10 @@ import torch.nn.functional as F
 
 #: Threshold on the bilinearly sampled label (see the module docstring for the rule).
 LABEL_THRESHOLD = 0.5
+#: Label value of an ignored pixel (as cyclesynth.unet_training.IGNORE_INDEX), and the
+#: threshold on the sampled ignore indicator above which an output pixel is ignored.
+IGNORE = 255
+IGNORE_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
@@ -170,13 +182,20 @@ def sampling_grid(
 
 def warp(images: torch.Tensor, labels: torch.Tensor, grid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Sample ``images`` (n, c, h, w) in [0, 1] and ``labels`` (n, h, w) at ``grid``: bilinear,
-    reflection at the border; the label thresholded at :data:`LABEL_THRESHOLD`."""
+    reflection at the border; the label thresholded at :data:`LABEL_THRESHOLD`, ignored
+    (:data:`IGNORE`) where the sampled ignore indicator exceeds :data:`IGNORE_THRESHOLD`
+    (bool labels have no ignored pixels)."""
     c = images.shape[1]
-    stacked = torch.cat((images, labels[:, None].to(images.dtype)), dim=1)
-    sampled = F.grid_sample(stacked, grid.to(images.dtype), mode="bilinear", padding_mode="reflection",
-                            align_corners=False)
+    channels = [images, (labels == 1)[:, None].to(images.dtype)]
+    can_ignore = labels.dtype != torch.bool
+    if can_ignore:
+        channels.append((labels == IGNORE)[:, None].to(images.dtype))
+    sampled = F.grid_sample(torch.cat(channels, dim=1), grid.to(images.dtype), mode="bilinear",
+                            padding_mode="reflection", align_corners=False)
     out_images = sampled[:, :c].clamp(0.0, 1.0)
     out_labels = (sampled[:, c] >= LABEL_THRESHOLD).to(labels.dtype)
+    if can_ignore:
+        out_labels = torch.where(sampled[:, c + 1] > IGNORE_THRESHOLD, torch.full_like(out_labels, IGNORE), out_labels)
     return out_images, out_labels
 
 

@@ -675,6 +675,9 @@ def write_report(
     validation_tsvs: Mapping[str, PathLike] | None = None,
     validation_paired_tsv: PathLike | None = None,
     prediction: Mapping | None = None,
+    self_training: Mapping | None = None,
+    pseudo_label_tables: Mapping[str, PathLike] | None = None,
+    segmented_by: Mapping | None = None,
 ) -> dict[str, Path]:
     """Read every input, write ``summary.tsv``, ``table1.md`` and the five figures.
 
@@ -683,7 +686,11 @@ def write_report(
     empty. A missing index or metrics table is an error naming the file. ``prediction``
     (``patch_size``, ``stride``, ``tta``: how the U-Nets predicted, the workflow's
     prediction settings) puts a sentence saying so under Table 1's introduction (or under
-    its place when nothing is scored). Returns the paths written, keyed by a short name.
+    its place when nothing is scored). ``self_training`` (``students``: name -> pseudo_labels
+    settings, ``transductive``) with the teachers' ``pseudo_label_tables`` adds the
+    Self-training section (:func:`cyclesynth.pseudo_labels.render_markdown`);
+    ``segmented_by`` (``experiments``, ``source``) says which experiments made the
+    segmentations and why. Returns the paths written, keyed by a short name.
     """
     index = read_index(index_tsv)
     tables = [read_metrics(path) for path in metrics_tsvs.values()]
@@ -718,10 +725,21 @@ def write_report(
         text += "\n" + render_validation(
             index, [read_metrics(path) for path in validation_tsvs.values()], validation_paired_tsv, experiment_labels
         )
+    if self_training and self_training.get("students"):
+        from cyclesynth.pseudo_labels import read_table, render_markdown
+
+        text += "\n" + render_markdown(
+            self_training["students"],
+            {teacher: read_table(path) for teacher, path in (pseudo_label_tables or {}).items()},
+            experiment_labels,
+            transductive=bool(self_training.get("transductive")),
+        )
     warnings = segmentation_report.render_input_warnings(index)
     if warnings:
         text += "\n" + warnings
-    text += "\n" + segmentation_report.render_segmentations(index, segmentations, experiment_labels)
+    text += "\n" + segmentation_report.render_segmentations(
+        index, segmentations, experiment_labels, segmented_by=segmented_by
+    )
     write_text(text, out_table1)
 
     quality = read_quality(quality_tsv)

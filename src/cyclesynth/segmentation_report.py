@@ -84,11 +84,36 @@ def render_input_warnings(index: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+SOURCES = {
+    "final_experiment": "the config's final_experiment",
+    "segmentation.experiments": "set by segmentation.experiments",
+    "default": "the default (neither final_experiment nor segmentation.experiments is set)",
+}
+
+
+def source_line(experiments: list[str], source: str) -> str:
+    """Which experiments made the segmentations and why, e.g. ``Segmentations from
+    `self_trained`: the config's final_experiment.`` (``source``: a key of :data:`SOURCES`,
+    as :func:`cyclesynth.workflow_config.segmentation_source` gives it)."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown segmentation source {source!r} (one of {', '.join(SOURCES)})")
+    names = ", ".join(f"`{e}`" for e in experiments) or "no experiment"
+    return f"Segmentations from {names}: {SOURCES[source]}."
+
+
 def render_segmentations(
-    index: pd.DataFrame, tables: Mapping[str, pd.DataFrame], experiment_labels: Mapping[str, str]
+    index: pd.DataFrame,
+    tables: Mapping[str, pd.DataFrame],
+    experiment_labels: Mapping[str, str],
+    *,
+    segmented_by: Mapping | None = None,
 ) -> str:
-    """The Segmentations section: per experiment, every image's files and vessel fraction."""
+    """The Segmentations section: which experiments made them and why (``segmented_by``:
+    ``experiments`` and ``source``, :func:`source_line`), then per experiment every image's
+    files and vessel fraction."""
     lines = ["## Segmentations", ""]
+    if segmented_by:
+        lines += [source_line(list(segmented_by["experiments"]), str(segmented_by["source"])), ""]
     if not tables:
         lines += ["No experiment was chosen to segment the images (config key segmentation.experiments).", ""]
         return "\n".join(lines)

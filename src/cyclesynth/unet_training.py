@@ -11,7 +11,9 @@ Training (:func:`train_unet`, the paper's setup)
     is one pass over all patches in a shuffled order, in mini-batches of ``batch_size`` (the last,
     smaller batch is kept). Loss: cross-entropy with class weights [1, vessel_weight], i.e. the
     weighted mean ``sum_i w[y_i] * -log p_i(y_i) / sum_i w[y_i]`` over all pixels of the batch
-    (PyTorch's definition). Optimiser: Adam at ``lr``, constant (the paper's) or decayed by a
+    (PyTorch's definition) but those labeled :data:`IGNORE_INDEX` (255: the pseudo-labels' band
+    of doubt, :mod:`cyclesynth.pseudo_labels`), which are left out of both sums; a patch with no
+    other pixel is not trained on. Optimiser: Adam at ``lr``, constant (the paper's) or decayed by a
     cosine to 0 over all steps (``lr_schedule``; see :func:`learning_rate`). The reported epoch loss is the mean of the
     batch losses weighted by the number of patches in each batch.
 
@@ -76,6 +78,8 @@ MODEL_FORMAT = "cyclesynth-unet"
 MODEL_FORMAT_VERSION = 1
 IN_CHANNELS = 3
 N_CLASSES = 2  # background, vessel
+#: Label value left out of the loss (an ignored pseudo-label pixel); labels are 0, 1 or this.
+IGNORE_INDEX = 255
 
 # Settings that do not change what training computes (left out of the checkpoint fingerprint).
 _NOT_IN_FINGERPRINT = ("checkpoint_every",)
@@ -198,12 +202,14 @@ def learning_rate(settings: "UNetSettings", step: int, total_steps: int) -> floa
 
 
 def weighted_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, vessel_weight: float) -> torch.Tensor:
-    """Cross-entropy with class weights [1, vessel_weight], weighted mean over all pixels.
+    """Cross-entropy with class weights [1, vessel_weight], weighted mean over all pixels but
+    the ignored ones.
 
-    ``logits`` (N, 2, H, W), ``labels`` (N, H, W) with 0 = background, 1 = vessel.
+    ``logits`` (N, 2, H, W), ``labels`` (N, H, W) with 0 = background, 1 = vessel and
+    :data:`IGNORE_INDEX` (255) = left out of the loss (numerator and denominator alike).
     """
     weight = torch.tensor([1.0, float(vessel_weight)], dtype=logits.dtype, device=logits.device)
-    return F.cross_entropy(logits, labels.long(), weight=weight)
+    return F.cross_entropy(logits, labels.long(), weight=weight, ignore_index=IGNORE_INDEX)
 
 
 def _uniform(generator: torch.Generator, shape, low: float, high: float, device) -> torch.Tensor:
@@ -293,7 +299,9 @@ def augment_batch(
     generator: torch.Generator,
     geometric: GeometricSettings | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Augment a batch: ``images`` (N, C, H, W) in [0, 1], ``labels`` (N, H, W).
+    """Augment a batch: ``images`` (N, C, H, W) in [0, 1], ``labels`` (N, H, W) (0, 1 and
+    :data:`IGNORE_INDEX`, which every mode keeps as it is: flips and turns move it, the
+    geometric warp carries it through, :func:`cyclesynth.geometric_augmentation.warp`).
 
     ``"none"`` returns the inputs; ``"flips"`` applies a random horizontal flip, vertical flip
     and quarter turn per sample, identically to image and label; ``"photometric"`` adds, per
@@ -338,8 +346,10 @@ def _check_inputs(images, labels, fovs) -> None:
             raise ValueError(
                 f"training image {i}: label shape {labels[i].shape} does not match image {image.shape[:2]}"
             )
-        if labels[i].dtype != bool and not np.isin(labels[i], (0, 1)).all():
-            raise ValueError(f"training image {i}: label is not binary")
+        if labels[i].dtype != bool and not np.isin(labels[i], (0, 1, IGNORE_INDEX)).all():
+            raise ValueError(
+                f"training image {i}: label is not binary (values 0 and 1, or {IGNORE_INDEX} for ignored pixels)"
+            )
         if fovs is not None and fovs[i] is not None and fovs[i].shape != image.shape[:2]:
             raise ValueError(
                 f"training image {i}: FOV shape {fovs[i].shape} does not match image {image.shape[:2]}"
@@ -347,22 +357,27 @@ def _check_inputs(images, labels, fovs) -> None:
 
 
 def _cut_training_patches(images, labels, fovs, settings: UNetSettings):
-    """All training patches: images (N, 3, p, p) float32 in [0, 1], labels (N, p, p) uint8."""
+    """All training patches: images (N, 3, p, p) float32 in [0, 1], labels (N, p, p) uint8 (0, 1,
+    :data:`IGNORE_INDEX`). Patches whose every pixel is ignored are left out (no loss to learn
+    from)."""
     size, stride = settings.patch_size, settings.patch_stride
     xs, ys = [], []
     for i, image in enumerate(images):
         x, _ = extract_patches(np.asarray(image, dtype=np.float32), size, stride)
-        y, _ = extract_patches(np.asarray(labels[i]).astype(bool), size, stride)
+        label = np.asarray(labels[i])
+        y, _ = extract_patches(label.astype(np.uint8), size, stride)
+        keep = (y != IGNORE_INDEX).reshape(len(y), -1).any(axis=1)
         if settings.skip_empty_patches and fovs is not None and fovs[i] is not None:
             f, _ = extract_patches(np.asarray(fovs[i]).astype(bool), size, stride)
-            keep = f.reshape(len(f), -1).any(axis=1)
+            keep &= f.reshape(len(f), -1).any(axis=1)
+        if not keep.all():
             x, y = x[keep], y[keep]
         xs.append(x)
         ys.append(y)
     x = np.concatenate(xs).transpose(0, 3, 1, 2)
     y = np.concatenate(ys).astype(np.uint8)
     if len(x) == 0:
-        raise ValueError("no training patches left: every patch lies outside the FOV masks")
+        raise ValueError("no training patches left: every patch lies outside the FOV masks or is all ignored")
     return np.ascontiguousarray(x), y
 
 
@@ -482,7 +497,8 @@ def train_unet(
     checkpoint_path: str | os.PathLike | None = None,
     log: Callable[[str], None] = print,
 ) -> UNetResult:
-    """Train a U-Net on ``images`` (float32 (H, W, 3) in [0, 1]) and ``labels`` (bool (H, W)).
+    """Train a U-Net on ``images`` (float32 (H, W, 3) in [0, 1]) and ``labels`` (bool (H, W), or
+    uint8 of 0, 1 and :data:`IGNORE_INDEX` for pixels left out of the loss).
 
     ``fovs`` (bool (H, W) each, or None) only matter with ``settings.skip_empty_patches``.
     See the module docstring for the training procedure, determinism and resuming.

@@ -52,6 +52,10 @@ VALIDATION = wc.validation_ids(INDEX)
 SEGMENTED = wc.segmented_ids(INDEX)
 EXPERIMENTS = list(config["experiments"])
 SEGMENTATION_EXPERIMENTS = wc.segmentation_experiments(config)
+# Self-training: the students (training set pseudo_labels) and the teachers whose U-Nets
+# pseudo-label the unlabeled images (one pseudo_label job each).
+STUDENTS = wc.students(config)
+TEACHERS = wc.teachers(config)
 NEW_IMAGES = wc.new_images(config)
 PATCH_SIZE = config["patches"]["size"]
 PATCH_STRIDE = config["patches"]["stride"]
@@ -72,6 +76,7 @@ wildcard_constraints:
     id="[A-Za-z0-9_-]+",
     image="|".join(UNLABELED) or "NO_UNLABELED_IMAGE",
     experiment="|".join(EXPERIMENTS),
+    teacher="|".join(TEACHERS) or "NO_TEACHER",
 
 
 def resource(rule_name, key):
@@ -129,21 +134,41 @@ def cyclegan_init_option(wildcards, input):
     return f"--init {input.init}" if input.init else ""
 
 
+def pseudo_label_table(teacher):
+    return f"results/pseudo_labels/{teacher}/pseudo_labels.tsv"
+
+
+def trains_on_synthetic(experiment):
+    """Whether an experiment's U-Net sees the kept synthetic images."""
+    settings = config["experiments"][experiment]
+    if settings["training_set"] == "pseudo_labels":
+        return bool(STUDENTS[experiment].get("include_synthetic"))
+    return settings["training_set"] == "synthetic"
+
+
 def unet_training_inputs(wildcards):
     inputs = {"index": "results/data/index.tsv"}
-    if config["experiments"][wildcards.experiment]["training_set"] == "synthetic":
+    if trains_on_synthetic(wildcards.experiment):
         inputs["quality"] = "results/synthetic/quality.tsv"
         inputs["synthetic"] = expand("results/synthetic/{image}.png", image=UNLABELED)
+    if wildcards.experiment in STUDENTS:
+        inputs["pseudo_labels"] = pseudo_label_table(
+            STUDENTS[wildcards.experiment]["teacher"]
+        )
     return inputs
 
 
 def unet_training_options(wildcards):
     experiment = config["experiments"][wildcards.experiment]
     options = f"--training-set {experiment['training_set']}"
-    if experiment["training_set"] == "synthetic":
+    if trains_on_synthetic(wildcards.experiment):
         options += " --quality results/synthetic/quality.tsv"
     if experiment.get("include_reference"):
         options += " --include-reference"
+    if wildcards.experiment in STUDENTS:
+        options += f" --pseudo-labels {pseudo_label_table(STUDENTS[wildcards.experiment]['teacher'])}"
+        if STUDENTS[wildcards.experiment].get("include_synthetic"):
+            options += " --include-synthetic"
     return options
 
 
@@ -178,6 +203,8 @@ def report_inputs(wildcards):
         )
     if wc.pretrained(config):
         inputs["pretrain_history"] = "results/cyclegan/pretrained/history.tsv"
+    if TEACHERS:
+        inputs["pseudo_labels"] = [pseudo_label_table(t) for t in TEACHERS]
     if VALIDATION:
         inputs["validation_metrics"] = expand(
             "results/validation/metrics/{experiment}.tsv", experiment=EXPERIMENTS
@@ -205,6 +232,9 @@ def report_options(wildcards, input):
         options += f" --quality {input.quality} --cyclegan-history {cyclegan}"
     if wc.pretrained(config):
         options += f" --pretrain-history {input.pretrain_history}"
+    if TEACHERS:
+        tables = " ".join(f"{t}={p}" for t, p in zip(TEACHERS, input.pseudo_labels))
+        options += f" --pseudo-labels {tables}"
     if VALIDATION:
         metrics = " ".join(
             f"{e}={p}" for e, p in zip(EXPERIMENTS, input.validation_metrics)

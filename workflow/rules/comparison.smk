@@ -3,12 +3,16 @@
 # there are some).
 FRANGI = config["frangi"]["enabled"]
 TEST_ROWS = INDEX[INDEX["id"].isin(TESTS)]
-# Experiments that see one label only (the reference), and the zero-label baseline.
-ONE_LABEL = [
-    name
-    for name, experiment in config["experiments"].items()
-    if experiment["training_set"] != "all_labels"
-] + (["frangi"] if FRANGI else [])
+# Experiments that see one label only (the reference), and the zero-label baseline; later
+# self-training rounds first, so that each pair reads <student> - <teacher> (wc.paired_order).
+ONE_LABEL = wc.paired_order(
+    config,
+    [
+        name
+        for name, experiment in config["experiments"].items()
+        if experiment["training_set"] != "all_labels"
+    ],
+) + (["frangi"] if FRANGI else [])
 
 
 rule frangi:

@@ -48,6 +48,15 @@ rule report:
         labels=wc.as_json(wc.experiment_labels(config)),
         max_mse=config["filter"]["max_mse"],
         prediction=wc.as_json(wc.prediction_settings(config)),
+        self_training=wc.as_json(
+            {"students": STUDENTS, "transductive": wc.transductive(config)}
+        ),
+        segmented_by=wc.as_json(
+            {
+                "experiments": SEGMENTATION_EXPERIMENTS,
+                "source": wc.segmentation_source(config),
+            }
+        ),
         figures_dir=lambda wildcards, output: os.path.dirname(output.synthetic_examples),
         predictions_dir="results/predictions",
         cyclesynth=CYCLESYNTH,
@@ -56,5 +65,6 @@ rule report:
         " {params.options} --predictions-dir {params.predictions_dir}"
         " --labels {params.labels:q} --max-mse {params.max_mse}"
         " --prediction {params.prediction:q}"
+        " --self-training {params.self_training:q} --segmented-by {params.segmented_by:q}"
         " --summary {output.summary} --table1 {output.table1}"
         " --figures-dir {params.figures_dir} > {log} 2>&1"

@@ -33,6 +33,47 @@ rule train_unet:
         " --history {output.history} > {log} 2>&1"
 
 
+# Self-training: a teacher's U-Net predicts every unlabeled image (never a validation image;
+# test images only with dataset.include_test_as_unlabeled) into its probability map and
+# pseudo-label (vessel, background, ignored), for the students that name it.
+rule pseudo_label:
+    input:
+        index="results/data/index.tsv",
+        model="results/unet/{teacher}/model.pt",
+        images=[INDEX.set_index("id").loc[i, "image"] for i in UNLABELED],
+    output:
+        probabilities=expand(
+            "results/pseudo_labels/{{teacher}}/{image}_probability.png",
+            image=UNLABELED,
+        ),
+        pseudo_labels=expand(
+            "results/pseudo_labels/{{teacher}}/{image}_pseudo_label.png",
+            image=UNLABELED,
+        ),
+        table="results/pseudo_labels/{teacher}/pseudo_labels.tsv",
+    log:
+        "results/logs/pseudo_label/{teacher}.log",
+    benchmark:
+        "results/benchmarks/pseudo_label/{teacher}.tsv"
+    conda:
+        "../../envs/cyclesynth.yaml"
+    threads: resource("train_unet", "threads")
+    resources:
+        mem_mb=resource("train_unet", "mem_mb"),
+        runtime=resource("default", "runtime"),
+        gpu=resource("train_unet", "gpu"),
+    params:
+        out_dir=lambda wildcards, output: os.path.dirname(output.table),
+        band=lambda wildcards: wc.teacher_band(config, wildcards.teacher),
+        prediction=wc.prediction_options(config),
+        device=config["device"],
+        cyclesynth=CYCLESYNTH,
+    shell:
+        "{params.cyclesynth} pseudo-label --index {input.index} --model {input.model}"
+        " --band {params.band} --out-dir {params.out_dir} {params.prediction}"
+        " --device {params.device} --threads {threads} > {log} 2>&1"
+
+
 rule predict:
     input:
         index="results/data/index.tsv",
