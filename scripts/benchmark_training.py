@@ -70,7 +70,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from cyclesynth import runtime  # noqa: E402
 from cyclesynth import workflow_config as wc  # noqa: E402
 from cyclesynth.cyclegan_training import CycleGANModel, CycleGANSettings, DomainPatches  # noqa: E402
-from cyclesynth.unet_training import UNetSettings, build_model, training_step  # noqa: E402
+from cyclesynth.unet_training import UNetSettings, build_model, layout_samples, training_step  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from benchmark_drive import cpu_model, usable_cores  # noqa: E402
@@ -129,7 +129,7 @@ def unet_throughput(settings: UNetSettings, device, repeats: int, steps: int, si
     model.train()
     precision = runtime.training_precision(settings.precision, device)
     channels_last, layout = runtime.choose_channels_last(
-        settings.channels_last, model, [x[:1] * 2 - 1, x[:4] * 2 - 1], precision, cpu_default=True
+        settings.channels_last, model, layout_samples(x), precision, cpu_default=True
     )
     if channels_last:
         model.to(memory_format=torch.channels_last)

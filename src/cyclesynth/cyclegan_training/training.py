@@ -135,12 +135,12 @@ def train_cyclegan(
 
     if init is not None:
         init.check_architecture(settings)
-    fingerprint = training_fingerprint(
-        settings, seed, reference_patches, target_patches, None if init is None else init.fingerprint,
-        precision=runtime.training_precision(settings.precision, device).name,
-    )
     rng = runtime.seed_everything(seed)  # also seeds the global torch RNG used by init_weights
     model = CycleGANModel(settings, device, rng)
+    fingerprint = training_fingerprint(
+        settings, seed, reference_patches, target_patches, None if init is None else init.fingerprint,
+        precision=model.precision.name,
+    )
     if init is not None:
         model.load_networks(init.networks)
     model.train()
