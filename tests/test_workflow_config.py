@@ -131,6 +131,26 @@ def test_configuration_doc_documents_every_config_key():
     )
 
 
+def test_readme_is_short():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) < 300, f"README.md has {len(lines)} lines: move detail into docs/"
+
+
+def test_relative_links_in_the_docs_point_to_files():
+    pages = [ROOT / "README.md", ROOT / "config" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)  # code blocks hold no links
+        text = re.sub(r"`[^`\n]*`", "", text)  # nor does inline code
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            path = target.split("#", 1)[0]  # anchors are not checked
+            if not path or re.match(r"[a-z][a-z0-9+.-]*:", path):  # same page, or a URL
+                continue
+            if not (page.parent / path).exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+    assert not broken, f"links to missing files: {broken}"
+
+
 def test_partly_deleted_phantom_files_are_named(tmp_path, monkeypatch):
     from cyclesynth.datasets import DatasetError
 
