@@ -213,7 +213,7 @@ def test_check_image_on_a_folder_says_folder(tmp_path):
 
 
 def test_segment_on_a_folder_says_folder(tmp_path):
-    from cyclesynth.segmentation import SegmentationError, plan_jobs
+    from cyclesynth.segmentation.segment import SegmentationError, plan_jobs
 
     (tmp_path / "new").mkdir()
     with pytest.raises(SegmentationError, match=r"folder\(s\) given where an image file is expected: .*new"):

@@ -18,9 +18,9 @@ from snakemake.utils import validate
 
 from cyclesynth import workflow_config as wc
 from cyclesynth.datasets import RoleSettings, assign_roles, plan_drive
-from cyclesynth.experiments import training_pairs
-from cyclesynth.geometric_augmentation import GeometricSettings, geometric_augment
-from cyclesynth.pseudo_labels import (
+from cyclesynth.segmentation.experiments import training_pairs
+from cyclesynth.segmentation.augmentation import GeometricSettings, geometric_augment
+from cyclesynth.segmentation.pseudo_labels import (
     FILE_VALUES,
     IGNORE,
     band_edges,
@@ -33,15 +33,11 @@ from cyclesynth.pseudo_labels import (
     write_pseudo_labels,
 )
 from cyclesynth.segmentation_report import render_segmentations, source_line
-from cyclesynth.unet_training import (
-    IGNORE_INDEX,
-    UNetSettings,
-    augment_batch,
-    build_model,
-    save_model,
-    train_unet,
-    weighted_cross_entropy,
-)
+from cyclesynth.segmentation.loss import IGNORE_INDEX, weighted_cross_entropy
+from cyclesynth.segmentation.settings import UNetSettings
+from cyclesynth.segmentation.augmentation import augment_batch
+from cyclesynth.segmentation.training import build_model, train_unet
+from cyclesynth.segmentation.saved import save_model
 
 torch.set_num_threads(2)
 ROOT = Path(__file__).resolve().parents[1]

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from cyclesynth.datasets import DatasetError, RoleSettings, assign_roles, validation_ids
-from cyclesynth.experiments import training_pairs
+from cyclesynth.segmentation.experiments import training_pairs
 from test_workflow import TINY, planned_jobs, snakemake
 
 

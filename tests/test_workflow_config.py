@@ -92,7 +92,7 @@ def test_unet_settings_merge_experiment_overrides_and_grid():
     assert geometric["augment"] == "photometric_geometric"
     assert geometric["geometric"] == {"rotation": 180.0, "scale_min": 0.8, "scale_max": 1.25, "elastic_alpha": 2.0,
                                       "elastic_sigma": 10.0, "probability": 0.8}
-    from cyclesynth.unet_training import UNetSettings
+    from cyclesynth.segmentation.settings import UNetSettings
 
     assert UNetSettings.from_dict(geometric).geometric.elastic_sigma == 10.0
 

@@ -138,7 +138,7 @@ def _image_patches(path: str, args) -> np.ndarray:
 
 def cmd_pretrain_cyclegan(args) -> None:
     from cyclesynth.cyclegan_training import CycleGANSettings, save_pretrained, train_cyclegan
-    from cyclesynth.experiments import derive_seed
+    from cyclesynth.segmentation.experiments import derive_seed
 
     if len(args.images) != len(args.targets):
         raise SystemExit(f"--images names {len(args.images)} ids but --targets gives {len(args.targets)} files")
@@ -163,7 +163,7 @@ def cmd_pretrain_cyclegan(args) -> None:
 
 def cmd_train_cyclegan(args) -> None:
     from cyclesynth.cyclegan_training import CycleGANSettings, load_pretrained, save_generator, train_cyclegan
-    from cyclesynth.experiments import derive_seed
+    from cyclesynth.segmentation.experiments import derive_seed
 
     device = _runtime(args)
     settings = CycleGANSettings.from_dict(args.settings)
@@ -246,11 +246,13 @@ def cmd_filter_synthetic(args) -> None:
 
 def cmd_train_unet(args) -> None:
     from cyclesynth.datasets import read_index
-    from cyclesynth.experiments import derive_seed, training_pairs
+    from cyclesynth.segmentation.experiments import derive_seed, training_pairs
     from cyclesynth.images import read_binary, read_rgb
-    from cyclesynth.pseudo_labels import read_pseudo_label, read_table
+    from cyclesynth.segmentation.pseudo_labels import read_pseudo_label, read_table
     from cyclesynth.quality_filter import read_quality
-    from cyclesynth.unet_training import UNetSettings, save_model, train_unet
+    from cyclesynth.segmentation.settings import UNetSettings
+    from cyclesynth.segmentation.saved import save_model
+    from cyclesynth.segmentation.training import train_unet
 
     device = _runtime(args)
     settings = UNetSettings.from_dict(args.settings)
@@ -280,8 +282,8 @@ def cmd_train_unet(args) -> None:
 
 def cmd_pseudo_label(args) -> None:
     from cyclesynth.datasets import read_index
-    from cyclesynth.pseudo_labels import write_pseudo_labels
-    from cyclesynth.segmentation import SegmentationError
+    from cyclesynth.segmentation.pseudo_labels import write_pseudo_labels
+    from cyclesynth.segmentation.segment import SegmentationError
 
     device = _runtime(args)
     try:
@@ -296,8 +298,8 @@ def cmd_pseudo_label(args) -> None:
 
 def _prediction_stride(args, patch_size: int) -> int:
     """``--stride`` in pixels for the model's patch size (``half`` = patch size // 2)."""
-    from cyclesynth.inference import resolve_stride
-    from cyclesynth.segmentation import SegmentationError
+    from cyclesynth.segmentation.inference import resolve_stride
+    from cyclesynth.segmentation.segment import SegmentationError
 
     try:
         return resolve_stride(args.stride, patch_size, key="--stride")
@@ -308,8 +310,8 @@ def _prediction_stride(args, patch_size: int) -> int:
 def cmd_predict(args) -> None:
     from cyclesynth.datasets import read_index, scored_rows
     from cyclesynth.images import read_rgb, write_png, write_probability
-    from cyclesynth.inference import predict_image
-    from cyclesynth.unet_training import load_model, prediction_precision
+    from cyclesynth.segmentation.inference import predict_image
+    from cyclesynth.segmentation.saved import load_model, prediction_precision
 
     device = _runtime(args)
     model, settings = load_model(args.model, device)
@@ -430,7 +432,7 @@ def _pairs(values: list[str]) -> dict[str, str]:
 
 
 def cmd_segment(args) -> None:
-    from cyclesynth.segmentation import segment_files
+    from cyclesynth.segmentation.segment import segment_files
 
     device = _runtime(args)
     table = segment_files(
@@ -716,7 +718,7 @@ def main(argv: list[str] | None = None) -> int:
     from cyclesynth.datasets import DatasetError
     from cyclesynth.images import ImageReadError
     from cyclesynth.runtime import TrainingDiverged
-    from cyclesynth.segmentation import SegmentationError
+    from cyclesynth.segmentation.segment import SegmentationError
 
     args = build_parser().parse_args(argv)
     try:

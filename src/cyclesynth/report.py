@@ -253,7 +253,7 @@ def render_table1(
 ) -> str:
     """Markdown: the measured Table 1 (primary region, with the paper's numbers beside it),
     the paper's Table 1 as published, then the same measured table for the other region(s).
-    ``prediction`` (a sentence, :func:`cyclesynth.inference.describe`) follows the
+    ``prediction`` (a sentence, :func:`cyclesynth.segmentation.inference.describe`) follows the
     introduction as its own paragraph."""
     regions = list(dict.fromkeys(summary["region"].astype(str))) if len(summary) else [primary_region]
     if primary_region not in regions:
@@ -564,7 +564,7 @@ def plot_overlays(
 
 
 def read_segmentations(path: PathLike) -> pd.DataFrame:
-    from cyclesynth.segmentation import read_table
+    from cyclesynth.segmentation.segment import read_table
 
     return read_table(path)
 
@@ -688,7 +688,7 @@ def write_report(
     prediction settings) puts a sentence saying so under Table 1's introduction (or under
     its place when nothing is scored). ``self_training`` (``students``: name -> pseudo_labels
     settings, ``transductive``) with the teachers' ``pseudo_label_tables`` adds the
-    Self-training section (:func:`cyclesynth.pseudo_labels.render_markdown`);
+    Self-training section (:func:`cyclesynth.segmentation.pseudo_labels.render_markdown`);
     ``segmented_by`` (``experiments``, ``source``) says which experiments made the
     segmentations and why. Returns the paths written, keyed by a short name.
     """
@@ -704,7 +704,7 @@ def write_report(
     scored = segmentation_report.scored_ids(index)
     method = None
     if prediction is not None:
-        from cyclesynth.inference import describe
+        from cyclesynth.segmentation.inference import describe
 
         method = describe(int(prediction["patch_size"]), prediction["stride"], bool(prediction["tta"]))
     if scored:
@@ -726,7 +726,7 @@ def write_report(
             index, [read_metrics(path) for path in validation_tsvs.values()], validation_paired_tsv, experiment_labels
         )
     if self_training and self_training.get("students"):
-        from cyclesynth.pseudo_labels import read_table, render_markdown
+        from cyclesynth.segmentation.pseudo_labels import read_table, render_markdown
 
         text += "\n" + render_markdown(
             self_training["students"],

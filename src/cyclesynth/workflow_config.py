@@ -410,7 +410,7 @@ def pretrain_images(config: dict, unlabeled: list[str]) -> list[str]:
     return [str(image) for image in chosen]
 
 
-# Augment modes that use unet.geometric (as cyclesynth.unet_training.GEOMETRIC_MODES; this
+# Augment modes that use unet.geometric (as cyclesynth.segmentation.augmentation.GEOMETRIC_MODES; this
 # module does not import torch).
 GEOMETRIC_AUGMENT_MODES = ("geometric", "photometric_geometric")
 
@@ -437,7 +437,7 @@ def prediction_settings(config: dict) -> dict:
     ``patch_size`` (patches.size), ``stride`` in pixels (prediction.stride, ``half`` =
     patches.size // 2) and ``tta``. Raises :class:`ConfigError` naming prediction.stride when it
     is not ``half`` or an integer from 1 to patches.size."""
-    from cyclesynth.inference import resolve_stride  # torch-free until a prediction runs
+    from cyclesynth.segmentation.inference import resolve_stride  # torch-free until a prediction runs
 
     prediction, size = config["prediction"], config["patches"]["size"]
     try:

@@ -24,7 +24,7 @@ Test-time augmentation (``tta``)
 
 Images smaller than ``patch_size`` are padded (mirrored) to it first and cropped back. With
 ``stride`` = ``patch_size`` and no augmentation the result is that of
-:func:`cyclesynth.unet_training.predict_probabilities` (the training grid) bit for bit.
+:func:`predict_probabilities` (the training grid) bit for bit.
 
 The network runs under ``torch.inference_mode`` in eval mode (the model's previous mode is
 restored afterwards), in batches of ``batch_size`` tiles cut as they are needed (the image's
@@ -41,12 +41,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cyclesynth.blending import blend_patches
-from cyclesynth.patches import PatchGrid, grid_for, pad_to_grid
+from cyclesynth.patches import PatchGrid, grid_for, pad_to_grid, stitch_patches
 
 if TYPE_CHECKING:  # torch is imported where a prediction runs
     import torch
 
     from cyclesynth.runtime import Precision
+    from cyclesynth.segmentation.unet import UNet
 
 #: The ``stride`` that means half the patch size.
 HALF = "half"
@@ -132,7 +133,7 @@ def tile_probabilities(
     """
     import torch
 
-    from cyclesynth.unet_training import normalise
+    from cyclesynth.segmentation.settings import normalise
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1 (got {batch_size})")
@@ -195,3 +196,40 @@ def predict_image(
             total = probability.astype(np.float64) if total is None else total + probability
     mean = total / len(DIHEDRAL)
     return np.clip(mean, 0.0, 1.0).astype(np.float32)[:height, :width]
+
+
+def predict_probabilities(
+    model: UNet,
+    image: np.ndarray,
+    *,
+    patch_size: int,
+    stride: int,
+    device: torch.device | str,
+    batch_size: int = 64,
+    precision: Precision | None = None,
+) -> np.ndarray:
+    """Vessel probability (softmax channel 1) for a whole (H, W, 3) image in [0, 1], on the
+    training grid.
+
+    The image is cut on the same patch grid as in training (padded by reflection at the bottom
+    and right if needed), scaled to [-1, 1], predicted in batches under ``torch.inference_mode``
+    and stitched back (overlaps averaged); returns float32 (H, W) in [0, 1]. The model is moved
+    to ``device`` and evaluated in eval mode (its previous mode is restored afterwards). The
+    workflow predicts with :func:`predict_image` (blended overlapping
+    tiles, test-time augmentation), which with stride = patch size and no augmentation gives
+    this function's map bit for bit (both predict the tiles with
+    :func:`tile_probabilities`).
+    ``precision`` (default float32): the forward passes under its autocast (bfloat16 where the
+    model was trained so, :func:`cyclesynth.segmentation.saved.prediction_precision`); the softmax is taken in float32.
+    """
+    import torch
+
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != model.in_channels:
+        raise ValueError(f"expected an image of shape (H, W, {model.in_channels}), got {image.shape}")
+    image = image.astype(np.float32, copy=False)
+    grid = grid_for(image, patch_size, stride)
+    with evaluating(model, torch.device(device)):
+        tiles = tile_probabilities(model, image, grid, device=device, batch_size=batch_size, precision=precision)
+    probabilities = stitch_patches(tiles, grid)
+    return np.clip(probabilities, 0.0, 1.0).astype(np.float32)

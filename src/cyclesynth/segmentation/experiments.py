@@ -6,7 +6,7 @@ An experiment (config section ``experiments``) names one of these training sets:
 * ``synthetic``: every kept synthetic image, each paired with the reference's label and FOV
   mask; with ``include_reference`` the reference itself is added.
 * ``reference_only``: the reference image alone.
-* ``pseudo_labels`` (self-training, :mod:`cyclesynth.pseudo_labels`): the reference with its
+* ``pseudo_labels`` (self-training, :mod:`cyclesynth.segmentation.pseudo_labels`): the reference with its
   label, then every image of the teacher's pseudo-label table with its pseudo-label (pixels in
   the band of doubt ignored by the loss), then, with ``include_synthetic``, the kept synthetic
   images with the reference's label (as ``synthetic``). A pseudo-labeled image keeps its own
@@ -31,7 +31,7 @@ class TrainingPair:
     image: str
     label: str
     fov: str
-    pseudo: bool = False  # the label is a pseudo-label (cyclesynth.pseudo_labels.read_pseudo_label)
+    pseudo: bool = False  # the label is a pseudo-label (cyclesynth.segmentation.pseudo_labels.read_pseudo_label)
 
 
 class EmptyTrainingSet(DatasetError):
@@ -54,7 +54,7 @@ def training_pairs(
     include_synthetic: bool = False,
 ) -> list[TrainingPair]:
     """The (image, label, FOV) files an experiment trains on (``pseudo_labels``: the teacher's
-    table, :func:`cyclesynth.pseudo_labels.read_table`, for that training set)."""
+    table, :func:`cyclesynth.segmentation.pseudo_labels.read_table`, for that training set)."""
     if training_set not in TRAINING_SETS:
         raise ValueError(f"unknown training set '{training_set}'; known: {', '.join(TRAINING_SETS)}")
     reference = reference_row(index)

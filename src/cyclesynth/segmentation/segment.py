@@ -11,7 +11,7 @@ name (its id in the workflow, or its file stem):
 and a table ``segmentations.tsv`` (one row per image: files, size, threshold, vessel
 fraction). Images may have any size and format that :func:`cyclesynth.images.read_rgb` reads;
 an image smaller than the model's patch is padded (mirrored) for prediction and cropped back.
-The probabilities come from :func:`cyclesynth.inference.predict_image`: tiles of the model's
+The probabilities come from :func:`cyclesynth.segmentation.inference.predict_image`: tiles of the model's
 patch size at ``stride`` (default ``half`` the patch), blended where they overlap, averaged
 over the 8 flips and quarter turns with ``tta`` (default on).
 """
@@ -142,10 +142,10 @@ def segment_files(
     probability and overlay into ``out_dir`` and the table ``segmentations.tsv`` (rows of
     earlier runs into the same folder are kept unless the same name is segmented again).
     ``stride`` (an integer from 1 to the model's patch size, or ``half``) and ``tta`` say how
-    the image is tiled and augmented (:func:`cyclesynth.inference.predict_image`). Returns this
+    the image is tiled and augmented (:func:`cyclesynth.segmentation.inference.predict_image`). Returns this
     run's rows."""
-    from cyclesynth.inference import predict_image, resolve_stride
-    from cyclesynth.unet_training import load_model, prediction_precision
+    from cyclesynth.segmentation.inference import predict_image, resolve_stride
+    from cyclesynth.segmentation.saved import load_model, prediction_precision
 
     jobs = plan_jobs(images, names)
     model_path = Path(model_path)

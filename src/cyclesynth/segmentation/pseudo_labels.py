@@ -4,7 +4,7 @@ Every synthetic image carries the reference's vessel tree, so the U-Nets of the 
 experiments never learn from the unlabeled images' own vessels. An experiment with the
 training set ``pseudo_labels`` (the student) trains on the reference with its label plus the
 unlabeled images with its teacher's pseudo-labels (and, with ``include_synthetic``, the kept
-synthetic images with the reference's label; :mod:`cyclesynth.experiments`).
+synthetic images with the reference's label; :mod:`cyclesynth.segmentation.experiments`).
 
 Which images
     The images the index marks ``unlabeled`` (:func:`pseudo_label_rows`): the unlabeled
@@ -13,9 +13,9 @@ Which images
     Validation images, the reference and unused images are never pseudo-labeled.
 
 Probability
-    Each image is predicted with :func:`cyclesynth.inference.predict_image` (the workflow's
+    Each image is predicted with :func:`cyclesynth.segmentation.inference.predict_image` (the workflow's
     ``prediction.stride`` and ``prediction.tta``) in the precision the teacher was trained in
-    (:func:`cyclesynth.unet_training.prediction_precision`).
+    (:func:`cyclesynth.segmentation.saved.prediction_precision`).
 
 Pseudo-label, with a band of doubt
     With ``w`` the teacher's vessel weight, its probabilities are shifted towards vessel by
@@ -147,8 +147,8 @@ def write_pseudo_labels(
     """Predict every image of :func:`pseudo_label_rows` with the U-Net at ``model_path``; write
     its probability map and pseudo-label into ``out_dir`` and the table ``pseudo_labels.tsv``
     (module docstring). Returns the table."""
-    from cyclesynth.inference import predict_image, resolve_stride
-    from cyclesynth.unet_training import load_model, prediction_precision
+    from cyclesynth.segmentation.inference import predict_image, resolve_stride
+    from cyclesynth.segmentation.saved import load_model, prediction_precision
 
     model, settings = load_model(model_path, device)
     step = resolve_stride(stride, settings.patch_size, key="--stride")

@@ -1,8 +1,9 @@
-"""Geometric augmentation of U-Net training patches: rotation by any angle, scaling and elastic
-deformation, applied to image and label together.
+"""Augmentation of U-Net training patches: the augment modes (:func:`augment_batch`: flips and
+quarter turns, photometric changes) and the geometric part (rotation by any angle, scaling and
+elastic deformation, :func:`geometric_augment`), applied to image and label together.
 
 With one labeled image the network sees one vessel geometry; flips and quarter turns
-(:func:`cyclesynth.unet_training.augment_batch`) only reorder it. This module makes new
+(:func:`augment_batch`) only reorder it. The geometric part makes new
 geometry, batched on the training device, one transform per sample:
 
 Transform
@@ -61,7 +62,7 @@ import torch.nn.functional as F
 
 #: Threshold on the bilinearly sampled label (see the module docstring for the rule).
 LABEL_THRESHOLD = 0.5
-#: Label value of an ignored pixel (as cyclesynth.unet_training.IGNORE_INDEX), and the
+#: Label value of an ignored pixel (as cyclesynth.segmentation.loss.IGNORE_INDEX), and the
 #: threshold on the sampled ignore indicator above which an output pixel is ignored.
 IGNORE = 255
 IGNORE_THRESHOLD = 0.5
@@ -219,3 +220,123 @@ def geometric_augment(
     out_images = torch.where(applied[:, None, None, None], out_images, images)
     out_labels = torch.where(applied[:, None, None], out_labels, labels)
     return out_images, out_labels
+
+
+AUGMENT_MODES = ("none", "flips", "photometric", "geometric", "photometric_geometric")
+# Modes that use the geometric settings (unet.geometric, :func:`geometric_augment`).
+GEOMETRIC_MODES = ("geometric", "photometric_geometric")
+
+
+def _uniform(generator: torch.Generator, shape, low: float, high: float, device) -> torch.Tensor:
+    values = torch.rand(shape, generator=generator, device=generator.device)
+    return (low + (high - low) * values).to(device)
+
+
+def _dihedral(images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator):
+    """Random horizontal/vertical flips and 90-degree rotations, the same for image and label."""
+    n, _, h, w = images.shape
+    device = images.device
+    hflip = (torch.rand(n, generator=generator, device=generator.device) < 0.5).to(device)
+    vflip = (torch.rand(n, generator=generator, device=generator.device) < 0.5).to(device)
+    # quarter turns only for square patches (a rotated non-square patch would change shape)
+    turns = torch.randint(0, 4 if h == w else 1, (n,), generator=generator, device=generator.device).to(device)
+
+    images = torch.where(hflip[:, None, None, None], images.flip(-1), images)
+    labels = torch.where(hflip[:, None, None], labels.flip(-1), labels)
+    images = torch.where(vflip[:, None, None, None], images.flip(-2), images)
+    labels = torch.where(vflip[:, None, None], labels.flip(-2), labels)
+    if h == w:
+        images, labels = images.clone(), labels.clone()
+        for k in (1, 2, 3):
+            chosen = turns == k
+            if bool(chosen.any()):
+                images[chosen] = torch.rot90(images[chosen], k, dims=(-2, -1))
+                labels[chosen] = torch.rot90(labels[chosen], k, dims=(-2, -1))
+    return images, labels
+
+
+# Ranges of the photometric augmentation (per sample; gain per channel).
+PHOTOMETRIC = {
+    "gain": (0.6, 1.4),
+    "gamma": (0.5, 2.0),  # log-uniform
+    "contrast": (0.5, 1.5),
+    "brightness": (-0.2, 0.2),
+    "noise_std": (0.0, 0.05),
+    "blur_sigma": (0.5, 1.5),
+    "blur_probability": 0.5,
+}
+
+
+def _gaussian_blur(images: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian blur with one sigma per sample (sigma 0 leaves the sample unchanged)."""
+    n, c, h, w = images.shape
+    radius = int(np.ceil(3 * PHOTOMETRIC["blur_sigma"][1]))
+    taps = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
+    safe = sigma.clamp_min(1e-3)[:, None]
+    kernel = torch.exp(-(taps[None, :] ** 2) / (2 * safe**2))
+    kernel = torch.where(sigma[:, None] > 0, kernel, (taps == 0).to(images.dtype)[None, :])
+    kernel = kernel / kernel.sum(dim=1, keepdim=True)
+    kernel = kernel.repeat_interleave(c, dim=0)  # (n*c, taps): one kernel per sample and channel
+    mode = "reflect" if min(h, w) > radius else "replicate"
+    x = images.reshape(1, n * c, h, w)
+    x = F.conv2d(F.pad(x, (radius, radius, 0, 0), mode=mode), kernel[:, None, None, :], groups=n * c)
+    x = F.conv2d(F.pad(x, (0, 0, radius, radius), mode=mode), kernel[:, None, :, None], groups=n * c)
+    return x.reshape(n, c, h, w)
+
+
+def _photometric(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    n, c = images.shape[:2]
+    dev = images.device
+    p = PHOTOMETRIC
+    log_gamma = _uniform(generator, (n, 1, 1, 1), np.log(p["gamma"][0]), np.log(p["gamma"][1]), dev)
+    gain = _uniform(generator, (n, c, 1, 1), *p["gain"], dev)
+    contrast = _uniform(generator, (n, 1, 1, 1), *p["contrast"], dev)
+    brightness = _uniform(generator, (n, 1, 1, 1), *p["brightness"], dev)
+    blur_on = _uniform(generator, (n,), 0.0, 1.0, dev) < p["blur_probability"]
+    blur_sigma = _uniform(generator, (n,), *p["blur_sigma"], dev)
+    noise_std = _uniform(generator, (n, 1, 1, 1), *p["noise_std"], dev)
+    noise = torch.randn(images.shape, generator=generator, device=generator.device).to(dev)
+
+    x = images.clamp(0.0, 1.0) ** torch.exp(log_gamma)
+    x = x * gain
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    x = (x - mean) * contrast + mean + brightness
+    x = x.clamp(0.0, 1.0)
+    x = _gaussian_blur(x, torch.where(blur_on, blur_sigma, torch.zeros_like(blur_sigma)))
+    x = x + noise * noise_std
+    return x.clamp(0.0, 1.0)
+
+
+def augment_batch(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    mode: str,
+    generator: torch.Generator,
+    geometric: GeometricSettings | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Augment a batch: ``images`` (N, C, H, W) in [0, 1], ``labels`` (N, H, W) (0, 1 and
+    :data:`cyclesynth.segmentation.loss.IGNORE_INDEX`, which every mode keeps as it is: flips and turns move it, the
+    geometric warp carries it through, :func:`warp`).
+
+    ``"none"`` returns the inputs; ``"flips"`` applies a random horizontal flip, vertical flip
+    and quarter turn per sample, identically to image and label; ``"photometric"`` adds, per
+    sample, a random gamma, per-channel gain, contrast, brightness, Gaussian blur (with
+    probability 0.5) and Gaussian noise (ranges in :data:`PHOTOMETRIC`), clamped to [0, 1];
+    labels are left as they are by the photometric part. ``"geometric"`` adds to the flips a
+    rotation by any angle, a scaling and an elastic deformation per sample, moving image and
+    label together (``geometric``, default :class:`GeometricSettings`;
+    :func:`geometric_augment`); ``"photometric_geometric"`` does both, the
+    geometric part first (so noise and blur are not smoothed by the resampling). Random
+    numbers are drawn from ``generator`` (on its own device), so a seeded generator gives a
+    reproducible batch.
+    """
+    if mode not in AUGMENT_MODES:
+        raise ValueError(f"unknown augmentation mode {mode!r} (one of {', '.join(AUGMENT_MODES)})")
+    if mode == "none":
+        return images, labels
+    images, labels = _dihedral(images, labels, generator)
+    if mode in GEOMETRIC_MODES:
+        images, labels = geometric_augment(images, labels, geometric or GeometricSettings(), generator)
+    if mode in ("photometric", "photometric_geometric"):
+        images = _photometric(images, generator)
+    return images, labels
