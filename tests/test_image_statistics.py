@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cyclesynth.image_statistics import at_size, background_bands
+from cyclesynth.evaluation.image_statistics import at_size, background_bands
 from cyclesynth.phantom import generate_phantom
 
 

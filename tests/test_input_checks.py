@@ -173,7 +173,7 @@ def test_an_inverted_looking_label_is_a_warning_in_the_log_the_index_and_the_rep
     assert warned == ["t1"]
 
     from cyclesynth.datasets import read_index
-    from cyclesynth.segmentation_report import render_input_warnings
+    from cyclesynth.evaluation.segmentation_report import render_input_warnings
 
     section = render_input_warnings(read_index(tmp_path / "results/data/index.tsv"))
     assert section.startswith("## Input warnings")

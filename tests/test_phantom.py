@@ -287,7 +287,7 @@ def test_dataset_rejects_bad_arguments(tmp_path):
 
 
 def test_detail_texture_adds_fine_background_texture_only():
-    from cyclesynth.image_statistics import background_bands
+    from cyclesynth.evaluation.image_statistics import background_bands
 
     plain = PhantomStyle(detail_texture=0.0, noise_sigma=0.0)
     textured = dataclasses.replace(plain, detail_texture=0.03)

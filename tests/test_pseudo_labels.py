@@ -32,7 +32,7 @@ from cyclesynth.segmentation.pseudo_labels import (
     render_markdown,
     write_pseudo_labels,
 )
-from cyclesynth.segmentation_report import render_segmentations, source_line
+from cyclesynth.evaluation.segmentation_report import render_segmentations, source_line
 from cyclesynth.segmentation.loss import IGNORE_INDEX, weighted_cross_entropy
 from cyclesynth.segmentation.settings import UNetSettings
 from cyclesynth.segmentation.augmentation import augment_batch

@@ -89,7 +89,7 @@ def test_the_dag_never_trains_on_a_validation_image_and_scores_it_apart(tmp_path
 
 
 def test_the_validation_section_of_table1():
-    from cyclesynth.validation_report import render_validation
+    from cyclesynth.evaluation.validation_report import render_validation
 
     index = assign_roles(_table(), RoleSettings(reference="01", validation=("03", "04")))
     rows = []

@@ -349,7 +349,7 @@ def _fov(path: str, shape) -> np.ndarray:
 def cmd_evaluate(args) -> None:
     from cyclesynth.datasets import read_index, scored_rows
     from cyclesynth.images import read_binary, read_probability
-    from cyclesynth.metrics import evaluate_probabilities
+    from cyclesynth.evaluation.metrics import evaluate_probabilities
 
     index = read_index(args.index)
     rows = []
@@ -366,7 +366,7 @@ def cmd_evaluate(args) -> None:
 def cmd_evaluate_human(args) -> None:
     from cyclesynth.datasets import read_index, scored_tests
     from cyclesynth.images import read_binary
-    from cyclesynth.metrics import evaluate_binary
+    from cyclesynth.evaluation.metrics import evaluate_binary
 
     index = read_index(args.index)
     rows = []
@@ -384,8 +384,14 @@ def cmd_evaluate_human(args) -> None:
 def cmd_frangi(args) -> None:
     from cyclesynth.datasets import read_index, reference_row, scored_tests
     from cyclesynth.images import read_binary, read_rgb, write_png, write_probability
-    from cyclesynth.metrics import evaluate_probabilities
-    from cyclesynth.vesselness import EXPERIMENT, THRESHOLD_NAME, best_threshold, green_vesselness, rank_score
+    from cyclesynth.evaluation.metrics import evaluate_probabilities
+    from cyclesynth.evaluation.vesselness import (
+        EXPERIMENT,
+        THRESHOLD_NAME,
+        best_threshold,
+        green_vesselness,
+        rank_score,
+    )
 
     index = read_index(args.index)
     reference = reference_row(index)
@@ -409,8 +415,8 @@ def cmd_frangi(args) -> None:
 
 
 def cmd_paired(args) -> None:
-    from cyclesynth.paired import paired_table
-    from cyclesynth.report import read_metrics
+    from cyclesynth.evaluation.paired import paired_table
+    from cyclesynth.evaluation.inputs import read_metrics
 
     metrics = {name: read_metrics(path) for name, path in _pairs(args.metrics).items()}
     table = paired_table(metrics)
@@ -443,7 +449,7 @@ def cmd_segment(args) -> None:
 
 
 def cmd_report(args) -> None:
-    from cyclesynth.report import write_report
+    from cyclesynth.evaluation.report import write_report
 
     write_report(
         index_tsv=args.index,

@@ -25,7 +25,7 @@ def render_validation(
 ) -> str:
     """Markdown: the validation images, a Table 1 of their scores (within the FOV) and the
     paired comparisons over them."""
-    from cyclesynth.report import REGION_TITLES, _region_table, summarize
+    from cyclesynth.evaluation.tables import REGION_TITLES, _region_table, summarize
 
     ids = validation_ids(index)
     summary = summarize(metric_tables)
@@ -43,7 +43,7 @@ def render_validation(
         lines += _region_table(summary, region, experiment_labels, paper_column=False)
         lines.append("")
     if paired_tsv is not None and Path(paired_tsv).is_file():
-        from cyclesynth.paired import render_markdown
+        from cyclesynth.evaluation.paired import render_markdown
 
         paired = render_markdown(
             pd.read_csv(paired_tsv, sep="\t", dtype={"a": str, "b": str}), experiment_labels, images="validation"
