@@ -400,7 +400,7 @@ def images_for(config: dict, drive: Path | None, count: int, workdir: Path) -> t
         ref = training.loc[training["id"] == reference, "image"].item()
         others = {r.id: r.image for r in training.itertuples() if r.id != reference}
         return ref, others, f"DRIVE {drive} (reference {reference})"
-    from cyclesynth.phantom import write_phantom_image
+    from cyclesynth.data.phantom.io import write_phantom_image
 
     root, phantom = workdir / "phantom", config["dataset"]["phantom"]
     ids = list(range(21, 22 + count))

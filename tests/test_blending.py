@@ -12,7 +12,7 @@ from cyclesynth.blending import (
 )
 from cyclesynth.cyclegan_networks import ResnetGenerator, init_weights
 from cyclesynth.cyclegan_training import CycleGANSettings, save_generator
-from cyclesynth.patches import PatchGrid, extract_patches, stitch_patches
+from cyclesynth.data.patches import PatchGrid, extract_patches, stitch_patches
 from cyclesynth.synthesis import synthesize_image
 
 

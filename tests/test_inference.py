@@ -16,7 +16,7 @@ from cyclesynth.segmentation.inference import (
     resolve_stride,
     undo_dihedral,
 )
-from cyclesynth.patches import PatchGrid
+from cyclesynth.data.patches import PatchGrid
 from cyclesynth.runtime import Precision
 from cyclesynth.segmentation.unet import UNet
 from cyclesynth.segmentation.inference import predict_probabilities

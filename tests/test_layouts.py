@@ -8,10 +8,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cyclesynth.datasets import RoleSettings
-from cyclesynth.layouts import LayoutError, layout_rows
-from cyclesynth.phantom import generate_phantom, phantom_style, write_phantom_dataset
-from cyclesynth.samplesheet import read_samplesheet
+from cyclesynth.data.datasets import RoleSettings
+from cyclesynth.data.layouts import LayoutError, layout_rows
+from cyclesynth.data.phantom.render import generate_phantom
+from cyclesynth.data.phantom.style import phantom_style
+from cyclesynth.data.phantom.io import write_phantom_dataset
+from cyclesynth.data.samplesheet import read_samplesheet
 
 
 def _phantom(seed, size=48):

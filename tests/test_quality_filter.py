@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from cyclesynth.phantom import PhantomStyle, generate_phantom
+from cyclesynth.data.phantom.style import PhantomStyle
+from cyclesynth.data.phantom.render import generate_phantom
 from cyclesynth.quality_filter import degenerate_reason, judge, synthetic_mse
 
 

@@ -14,7 +14,7 @@ import imageio.v3 as iio  # noqa: E402
 
 from cyclesynth.evaluation import figures as report_figures  # noqa: E402
 from cyclesynth.evaluation import report, tables  # noqa: E402
-from cyclesynth.images import write_png  # noqa: E402
+from cyclesynth.data.images import write_png  # noqa: E402
 
 H, W = 24, 32  # non-square on purpose: the figures follow the images' aspect
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cyclesynth.phantom import generate_phantom, phantom_style
+from cyclesynth.data.phantom.render import generate_phantom
+from cyclesynth.data.phantom.style import phantom_style
 from cyclesynth.segmentation.segment import (
     Progress,
     SegmentationError,
@@ -132,7 +133,7 @@ def test_progress_writes_lines_to_a_log():
 def test_stride_and_tta_choose_how_the_image_is_predicted(model, tmp_path):
     """Default: tiles at half the patch, blended, 8 orientations; --stride 32 --no-tta is the
     training grid (the map predict_probabilities gives, within the 16-bit PNG's rounding)."""
-    from cyclesynth.images import read_probability, read_rgb
+    from cyclesynth.data.images import read_probability, read_rgb
     from cyclesynth.segmentation.saved import load_model
     from cyclesynth.segmentation.inference import predict_probabilities
 

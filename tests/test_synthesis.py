@@ -3,7 +3,7 @@ import torch
 
 from cyclesynth.cyclegan_networks import ResnetGenerator, init_weights
 from cyclesynth.cyclegan_training import CycleGANSettings, save_generator
-from cyclesynth.patches import extract_patches, stitch_patches
+from cyclesynth.data.patches import extract_patches, stitch_patches
 from cyclesynth.synthesis import synthesize_image
 
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from cyclesynth.evaluation.metrics import auc_roc
-from cyclesynth.phantom import generate_phantom
+from cyclesynth.data.phantom.render import generate_phantom
 from cyclesynth.evaluation.vesselness import best_threshold, fill_outside, green_vesselness, rank_score
 
 

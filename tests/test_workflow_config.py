@@ -126,7 +126,7 @@ def test_readme_documents_every_config_key():
 
 
 def test_partly_deleted_phantom_files_are_named(tmp_path, monkeypatch):
-    from cyclesynth.datasets import DatasetError
+    from cyclesynth.data.datasets import DatasetError
 
     monkeypatch.chdir(tmp_path)
     config = load()
@@ -144,8 +144,8 @@ def test_partly_deleted_phantom_files_are_named(tmp_path, monkeypatch):
 
 
 def test_labels_without_their_image_stop_the_plan(tmp_path):
-    from cyclesynth.datasets import DatasetError
-    from cyclesynth.phantom import write_phantom_dataset
+    from cyclesynth.data.datasets import DatasetError
+    from cyclesynth.data.phantom.io import write_phantom_dataset
 
     write_phantom_dataset(tmp_path, n_training=3, n_test=1, height=64, width=64, seed=3)
     (tmp_path / "training/images/03_training.tif").unlink()
@@ -220,7 +220,7 @@ def test_an_experiment_of_a_configfile_replaces_the_defaults_whole():
 @pytest.fixture(scope="module")
 def drive_standin(tmp_path_factory) -> Path:
     """A tiny dataset in DRIVE's layout and numbering (test 01-20, training 21-40)."""
-    from cyclesynth.phantom import write_phantom_dataset
+    from cyclesynth.data.phantom.io import write_phantom_dataset
 
     root = tmp_path_factory.mktemp("DRIVE")
     write_phantom_dataset(root, n_training=20, n_test=20, height=40, width=40, seed=1)

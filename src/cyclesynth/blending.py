@@ -8,7 +8,7 @@ the tile's centre and falls towards its border (a separable Hann window with a f
 that border pixels keep a small weight and pixels covered by one tile only are defined),
 then divides by the summed weights. At every pixel the tiles' normalised weights sum to one,
 so a constant image stays constant. With stride = size every pixel lies in exactly one tile
-and :func:`blend_patches` gives back :func:`cyclesynth.patches.stitch_patches` bit for bit.
+and :func:`blend_patches` gives back :func:`cyclesynth.data.patches.stitch_patches` bit for bit.
 
 :func:`seam_ratio` measures seams: the mean absolute grey-level difference between
 neighbouring pixels across tile borders, divided by the same mean over all other neighbours.
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cyclesynth.patches import PatchGrid, stitch_patches
+from cyclesynth.data.patches import PatchGrid, stitch_patches
 
 #: Smallest window weight relative to the centre's (the tile's outermost pixels).
 WINDOW_FLOOR = 0.01

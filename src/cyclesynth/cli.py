@@ -34,7 +34,7 @@ def _json(text: str) -> dict:
 
 
 def _write_table(table: pd.DataFrame, path: str) -> None:
-    from cyclesynth.images import atomic_path
+    from cyclesynth.data.images import atomic_path
 
     with atomic_path(path) as tmp:
         table.to_csv(tmp, sep="\t", index=False)
@@ -51,15 +51,15 @@ def _runtime(args):
 
 
 def cmd_generate_phantom(args) -> None:
-    from cyclesynth.phantom import write_phantom_image
+    from cyclesynth.data.phantom.io import write_phantom_image
 
     entry = write_phantom_image(args.root, args.split, args.id, height=args.height, width=args.width, seed=args.seed)
     log(f"wrote phantom {args.split} image {args.id} to {args.root} (vessel fraction {entry['vessel_fraction_in_fov']})")
 
 
 def cmd_check_image(args) -> None:
-    from cyclesynth.datasets import check_image
-    from cyclesynth.images import atomic_path
+    from cyclesynth.data.datasets import check_image
+    from cyclesynth.data.images import atomic_path
 
     annotations = {"label": args.label or "", "fov": args.fov or "", "label2": args.label2 or ""}
     summary = check_image(args.image, annotations, min_size=args.min_size, context=args.context)
@@ -75,8 +75,14 @@ def cmd_check_image(args) -> None:
 
 
 def cmd_prepare_dataset(args) -> None:
-    from cyclesynth.datasets import RoleSettings, check_complete, check_no_orphans, input_warnings, plan_dataset
-    from cyclesynth.samplesheet import samplesheet_index
+    from cyclesynth.data.datasets import (
+        RoleSettings,
+        check_complete,
+        check_no_orphans,
+        input_warnings,
+        plan_dataset,
+    )
+    from cyclesynth.data.samplesheet import samplesheet_index
 
     roles = RoleSettings(args.reference, args.include_test_as_unlabeled, args.max_unlabeled, tuple(args.validation))
     if args.samplesheet:
@@ -97,8 +103,8 @@ def cmd_prepare_dataset(args) -> None:
 
 
 def cmd_samplesheet(args) -> None:
-    from cyclesynth.layouts import LAYOUTS, drive_rows, glob_rows, layout_rows
-    from cyclesynth.samplesheet import write_samplesheet
+    from cyclesynth.data.layouts import LAYOUTS, drive_rows, glob_rows, layout_rows
+    from cyclesynth.data.samplesheet import write_samplesheet
 
     layout = args.layout or ("glob" if args.images else None)
     if layout is None:
@@ -130,8 +136,8 @@ def cmd_samplesheet(args) -> None:
 
 def _image_patches(path: str, args) -> np.ndarray:
     """The image's patches on the workflow's grid (--patch-size, --patch-stride)."""
-    from cyclesynth.images import read_rgb
-    from cyclesynth.patches import extract_patches
+    from cyclesynth.data.images import read_rgb
+    from cyclesynth.data.patches import extract_patches
 
     return extract_patches(read_rgb(path), args.patch_size, args.patch_stride)[0]
 
@@ -195,7 +201,7 @@ def cmd_train_cyclegan(args) -> None:
 
 
 def cmd_synthesize(args) -> None:
-    from cyclesynth.images import read_binary, read_rgb, write_png
+    from cyclesynth.data.images import read_binary, read_rgb, write_png
     from cyclesynth.synthesis import synthesize_image
 
     device = _runtime(args)
@@ -213,7 +219,7 @@ def cmd_synthesize(args) -> None:
 
 
 def cmd_filter_synthetic(args) -> None:
-    from cyclesynth.images import read_rgb
+    from cyclesynth.data.images import read_rgb
     from cyclesynth.quality_filter import judge
 
     reference_image = read_rgb(args.reference)
@@ -245,9 +251,9 @@ def cmd_filter_synthetic(args) -> None:
 
 
 def cmd_train_unet(args) -> None:
-    from cyclesynth.datasets import read_index
+    from cyclesynth.data.datasets import read_index
     from cyclesynth.segmentation.experiments import derive_seed, training_pairs
-    from cyclesynth.images import read_binary, read_rgb
+    from cyclesynth.data.images import read_binary, read_rgb
     from cyclesynth.segmentation.pseudo_labels import read_pseudo_label, read_table
     from cyclesynth.quality_filter import read_quality
     from cyclesynth.segmentation.settings import UNetSettings
@@ -281,7 +287,7 @@ def cmd_train_unet(args) -> None:
 
 
 def cmd_pseudo_label(args) -> None:
-    from cyclesynth.datasets import read_index
+    from cyclesynth.data.datasets import read_index
     from cyclesynth.segmentation.pseudo_labels import write_pseudo_labels
     from cyclesynth.segmentation.segment import SegmentationError
 
@@ -308,8 +314,8 @@ def _prediction_stride(args, patch_size: int) -> int:
 
 
 def cmd_predict(args) -> None:
-    from cyclesynth.datasets import read_index, scored_rows
-    from cyclesynth.images import read_rgb, write_png, write_probability
+    from cyclesynth.data.datasets import read_index, scored_rows
+    from cyclesynth.data.images import read_rgb, write_png, write_probability
     from cyclesynth.segmentation.inference import predict_image
     from cyclesynth.segmentation.saved import load_model, prediction_precision
 
@@ -341,14 +347,14 @@ def _regions(fov: np.ndarray) -> dict:
 
 def _fov(path: str, shape) -> np.ndarray:
     """The FOV mask, or the whole image where there is none."""
-    from cyclesynth.images import read_binary
+    from cyclesynth.data.images import read_binary
 
     return read_binary(path) if path else np.ones(shape, bool)
 
 
 def cmd_evaluate(args) -> None:
-    from cyclesynth.datasets import read_index, scored_rows
-    from cyclesynth.images import read_binary, read_probability
+    from cyclesynth.data.datasets import read_index, scored_rows
+    from cyclesynth.data.images import read_binary, read_probability
     from cyclesynth.evaluation.metrics import evaluate_probabilities
 
     index = read_index(args.index)
@@ -364,8 +370,8 @@ def cmd_evaluate(args) -> None:
 
 
 def cmd_evaluate_human(args) -> None:
-    from cyclesynth.datasets import read_index, scored_tests
-    from cyclesynth.images import read_binary
+    from cyclesynth.data.datasets import read_index, scored_tests
+    from cyclesynth.data.images import read_binary
     from cyclesynth.evaluation.metrics import evaluate_binary
 
     index = read_index(args.index)
@@ -382,8 +388,8 @@ def cmd_evaluate_human(args) -> None:
 
 
 def cmd_frangi(args) -> None:
-    from cyclesynth.datasets import read_index, reference_row, scored_tests
-    from cyclesynth.images import read_binary, read_rgb, write_png, write_probability
+    from cyclesynth.data.datasets import read_index, reference_row, scored_tests
+    from cyclesynth.data.images import read_binary, read_rgb, write_png, write_probability
     from cyclesynth.evaluation.metrics import evaluate_probabilities
     from cyclesynth.evaluation.vesselness import (
         EXPERIMENT,
@@ -721,8 +727,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from cyclesynth.datasets import DatasetError
-    from cyclesynth.images import ImageReadError
+    from cyclesynth.data.datasets import DatasetError
+    from cyclesynth.data.images import ImageReadError
     from cyclesynth.runtime import TrainingDiverged
     from cyclesynth.segmentation.segment import SegmentationError
 

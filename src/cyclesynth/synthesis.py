@@ -6,7 +6,7 @@ import numpy as np
 
 from cyclesynth.cyclegan_training import load_generator, translate_patches
 from cyclesynth.blending import blend_patches
-from cyclesynth.patches import extract_patches
+from cyclesynth.data.patches import extract_patches
 
 
 def synthesize_image(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cyclesynth.datasets import (
+from cyclesynth.data.datasets import (
     IMAGE_SUFFIXES,
     DatasetError,
     RoleSettings,
@@ -27,7 +27,7 @@ from cyclesynth.datasets import (
     scored_tests,
     validation_ids,  # noqa: F401  (the rules ask this module for every job list)
 )
-from cyclesynth.samplesheet import samplesheet_index
+from cyclesynth.data.samplesheet import samplesheet_index
 
 PHANTOM_ROOT = "results/data/phantom"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")

@@ -1,6 +1,6 @@
 """The report's figures (matplotlib, Agg): synthetic examples, rejected synthetic images, the
 synthetic images' MSE, segmentations or overlays, and the training loss curves; each is saved
-through :func:`cyclesynth.images.atomic_path`, and a figure with nothing to show says why."""
+through :func:`cyclesynth.data.images.atomic_path`, and a figure with nothing to show says why."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from cyclesynth.datasets import scored_tests  # noqa: E402
-from cyclesynth.images import ImageReadError, atomic_path, read_binary, read_rgb  # noqa: E402
+from cyclesynth.data.datasets import scored_tests  # noqa: E402
+from cyclesynth.data.images import ImageReadError, atomic_path, read_binary, read_rgb  # noqa: E402
 from cyclesynth.evaluation import segmentation_report  # noqa: E402
 from cyclesynth.evaluation.inputs import PathLike, _as_index, _as_quality  # noqa: E402
 

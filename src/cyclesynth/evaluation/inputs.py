@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cyclesynth.datasets import read_index
+from cyclesynth.data.datasets import read_index
 from cyclesynth.quality_filter import normalise_quality, read_quality
 
 PathLike = str | os.PathLike

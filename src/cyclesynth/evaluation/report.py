@@ -11,7 +11,7 @@ Inputs are the tables and images the other stages write (read by :mod:`cyclesynt
 
 Outputs: ``summary.tsv`` (mean and sample standard deviation over test images),
 ``table1.md`` (Markdown, measured and published side by side) and five PNG figures. Every
-file is written through :func:`cyclesynth.images.atomic_path`, so a killed job never leaves
+file is written through :func:`cyclesynth.data.images.atomic_path`, so a killed job never leaves
 a truncated output under its final name. A configuration without the synthetic experiment
 (no quality table, no CycleGAN histories) still gets every output: the figures that have
 nothing to show say why.
@@ -24,7 +24,7 @@ from typing import Mapping
 
 import pandas as pd
 
-from cyclesynth.datasets import read_index
+from cyclesynth.data.datasets import read_index
 from cyclesynth.evaluation import segmentation_report
 from cyclesynth.evaluation.figures import (
     plot_loss_curves,

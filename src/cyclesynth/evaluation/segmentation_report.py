@@ -13,7 +13,7 @@ from typing import Mapping
 
 import pandas as pd
 
-from cyclesynth.datasets import scored_tests
+from cyclesynth.data.datasets import scored_tests
 
 PathLike = str | os.PathLike
 

@@ -9,7 +9,7 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
-from cyclesynth.images import atomic_path
+from cyclesynth.data.images import atomic_path
 
 from cyclesynth.evaluation.inputs import _GROUP, PathLike
 

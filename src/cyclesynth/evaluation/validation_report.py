@@ -14,7 +14,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from cyclesynth.datasets import validation_ids
+from cyclesynth.data.datasets import validation_ids
 
 
 def render_validation(

@@ -5,7 +5,7 @@ The U-Net is trained on ``patch_size`` patches and predicts one tile of that siz
 
 Tiles (``stride``)
     The image is cut into tiles of ``patch_size`` at ``stride`` on the regular grid of
-    :mod:`cyclesynth.patches` (reflect-padded at the bottom and right until the grid covers it;
+    :mod:`cyclesynth.data.patches` (reflect-padded at the bottom and right until the grid covers it;
     the padding is cropped off again). ``stride`` = ``patch_size`` is the training grid: tiles
     side by side, each pixel predicted once, and the tile borders can show in the map (the
     network sees less context near a tile's border). A smaller stride overlaps the tiles and
@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from cyclesynth.blending import blend_patches
-from cyclesynth.patches import PatchGrid, grid_for, pad_to_grid, stitch_patches
+from cyclesynth.data.patches import PatchGrid, grid_for, pad_to_grid, stitch_patches
 
 if TYPE_CHECKING:  # torch is imported where a prediction runs
     import torch

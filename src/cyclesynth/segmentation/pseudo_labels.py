@@ -47,7 +47,7 @@ from typing import Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from cyclesynth.images import ImageReadError, atomic_path, read_rgb, write_png, write_probability
+from cyclesynth.data.images import ImageReadError, atomic_path, read_rgb, write_png, write_probability
 
 #: The label value the U-Net's loss ignores (training code of an ignored pixel).
 IGNORE = 255

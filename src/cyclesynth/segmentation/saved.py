@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from cyclesynth import runtime
-from cyclesynth.images import atomic_path
+from cyclesynth.data.images import atomic_path
 from cyclesynth.segmentation.settings import IN_CHANNELS, N_CLASSES, UNetSettings
 from cyclesynth.segmentation.unet import UNet
 

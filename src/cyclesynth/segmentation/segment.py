@@ -9,7 +9,7 @@ name (its id in the workflow, or its file stem):
 * ``{name}_overlay.png``: the image with the mask drawn over it in colour;
 
 and a table ``segmentations.tsv`` (one row per image: files, size, threshold, vessel
-fraction). Images may have any size and format that :func:`cyclesynth.images.read_rgb` reads;
+fraction). Images may have any size and format that :func:`cyclesynth.data.images.read_rgb` reads;
 an image smaller than the model's patch is padded (mirrored) for prediction and cropped back.
 The probabilities come from :func:`cyclesynth.segmentation.inference.predict_image`: tiles of the model's
 patch size at ``stride`` (default ``half`` the patch), blended where they overlap, averaged
@@ -28,7 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from cyclesynth.images import ImageReadError, atomic_path, read_rgb, write_png, write_probability
+from cyclesynth.data.images import ImageReadError, atomic_path, read_rgb, write_png, write_probability
 
 OUTPUT_KINDS = ("mask", "probability", "overlay")
 TABLE_NAME = "segmentations.tsv"

@@ -9,7 +9,7 @@ What the network sees
 
 Training (:func:`train_unet`, the paper's setup)
     Every image is cut once into ``patch_size`` patches at ``patch_stride`` on the regular grid of
-    :mod:`cyclesynth.patches`; the patches are held as tensors on the training device. One epoch
+    :mod:`cyclesynth.data.patches`; the patches are held as tensors on the training device. One epoch
     is one pass over all patches in a shuffled order, in mini-batches of ``batch_size`` (the last,
     smaller batch is kept). Loss: cross-entropy with class weights [1, vessel_weight], i.e. the
     weighted mean ``sum_i w[y_i] * -log p_i(y_i) / sum_i w[y_i]`` over all pixels of the batch
@@ -55,7 +55,7 @@ import pandas as pd
 import torch
 
 from cyclesynth import runtime
-from cyclesynth.patches import extract_patches
+from cyclesynth.data.patches import extract_patches
 from cyclesynth.runtime import (
     check_finite,
     load_checkpoint,

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from cyclesynth.datasets import DatasetError, _sort_key, plan_drive
+from cyclesynth.data.datasets import DatasetError, _sort_key, plan_drive
 
 
 class LayoutError(DatasetError):

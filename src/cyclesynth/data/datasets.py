@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cyclesynth.images import ImageReadError, read_binary, read_rgb
+from cyclesynth.data.images import ImageReadError, read_binary, read_rgb
 
 INDEX_COLUMNS = ["id", "split", "image", "label", "fov", "label2", "role", "unlabeled"]
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm")
@@ -323,13 +323,6 @@ def read_index(path: str | Path) -> pd.DataFrame:
             table[column] = ""
     table["unlabeled"] = table["unlabeled"].eq("True") if "unlabeled" in table.columns else False
     return table
-
-
-def row_for(index: pd.DataFrame, image_id: str) -> pd.Series:
-    match = index[index["id"] == str(image_id)]
-    if match.empty:
-        raise DatasetError(f"unknown image id '{image_id}'; known ids: {index['id'].tolist()}")
-    return match.iloc[0]
 
 
 def scored_tests(index: pd.DataFrame) -> pd.DataFrame:

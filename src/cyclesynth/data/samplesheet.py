@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cyclesynth.datasets import DatasetError
+from cyclesynth.data.datasets import DatasetError
 
 COLUMNS = ("id", "image", "label", "fov", "label2", "role")
 REQUIRED_COLUMNS = ("id", "image", "role")
@@ -176,7 +176,7 @@ def write_samplesheet(rows: list[dict], path: str | os.PathLike) -> pd.DataFrame
     paths absolute or relative to the working directory) as a samplesheet at ``path``, with
     paths relative to the sheet's folder. Columns that no row uses are left out. The file is
     written atomically; it is read back (and so checked) before it is returned."""
-    from cyclesynth.images import atomic_path
+    from cyclesynth.data.images import atomic_path
 
     path = Path(path)
     folder = path.parent.resolve()
@@ -195,12 +195,12 @@ def write_samplesheet(rows: list[dict], path: str | os.PathLike) -> pd.DataFrame
 
 def samplesheet_index(path: str | os.PathLike, roles) -> pd.DataFrame:
     """The dataset index of a samplesheet: :func:`read_samplesheet`, then the roles
-    (:class:`cyclesynth.datasets.RoleSettings`: ``include_test_as_unlabeled`` and
+    (:class:`cyclesynth.data.datasets.RoleSettings`: ``include_test_as_unlabeled`` and
     ``max_unlabeled`` apply as for DRIVE; the reference is the sheet's, and a
     ``dataset.reference`` that names another image is an error)."""
     from dataclasses import replace
 
-    from cyclesynth.datasets import assign_roles, check_complete
+    from cyclesynth.data.datasets import assign_roles, check_complete
 
     table = read_samplesheet(path)
     reference = reference_id(table)
