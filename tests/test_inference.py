@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from cyclesynth.blending import weight_sum, window_2d
+from cyclesynth.synthesis.blending import weight_sum, window_2d
 from cyclesynth.segmentation.inference import (
     DIHEDRAL,
     describe,

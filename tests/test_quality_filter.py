@@ -3,7 +3,7 @@ import pytest
 
 from cyclesynth.data.phantom.style import PhantomStyle
 from cyclesynth.data.phantom.render import generate_phantom
-from cyclesynth.quality_filter import degenerate_reason, judge, synthetic_mse
+from cyclesynth.synthesis.quality_filter import degenerate_reason, judge, synthetic_mse
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from cyclesynth.cyclegan_training import load_generator
+from cyclesynth.synthesis.cyclegan import load_generator
 from cyclesynth.data.phantom.io import write_phantom_image
 
 ROOT = Path(__file__).resolve().parents[1]

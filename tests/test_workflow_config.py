@@ -156,7 +156,7 @@ def test_labels_without_their_image_stop_the_plan(tmp_path):
 
 
 def test_cyclegan_settings_per_stage_are_training_settings():
-    from cyclesynth.cyclegan_training import CycleGANSettings
+    from cyclesynth.synthesis.cyclegan import CycleGANSettings
 
     config = load("config/drive-cpu.yaml")
     config["cyclegan"]["init"] = "scratch"

@@ -143,7 +143,7 @@ def _image_patches(path: str, args) -> np.ndarray:
 
 
 def cmd_pretrain_cyclegan(args) -> None:
-    from cyclesynth.cyclegan_training import CycleGANSettings, save_pretrained, train_cyclegan
+    from cyclesynth.synthesis.cyclegan import CycleGANSettings, save_pretrained, train_cyclegan
     from cyclesynth.segmentation.experiments import derive_seed
 
     if len(args.images) != len(args.targets):
@@ -168,7 +168,12 @@ def cmd_pretrain_cyclegan(args) -> None:
 
 
 def cmd_train_cyclegan(args) -> None:
-    from cyclesynth.cyclegan_training import CycleGANSettings, load_pretrained, save_generator, train_cyclegan
+    from cyclesynth.synthesis.cyclegan import (
+        CycleGANSettings,
+        load_pretrained,
+        save_generator,
+        train_cyclegan,
+    )
     from cyclesynth.segmentation.experiments import derive_seed
 
     device = _runtime(args)
@@ -202,7 +207,7 @@ def cmd_train_cyclegan(args) -> None:
 
 def cmd_synthesize(args) -> None:
     from cyclesynth.data.images import read_binary, read_rgb, write_png
-    from cyclesynth.synthesis import synthesize_image
+    from cyclesynth.synthesis.synthesize import synthesize_image
 
     device = _runtime(args)
     fov = read_binary(args.fov) if args.mask_outside_fov and args.fov else None
@@ -220,7 +225,7 @@ def cmd_synthesize(args) -> None:
 
 def cmd_filter_synthetic(args) -> None:
     from cyclesynth.data.images import read_rgb
-    from cyclesynth.quality_filter import judge
+    from cyclesynth.synthesis.quality_filter import judge
 
     reference_image = read_rgb(args.reference)
     fov = _fov(args.fov, reference_image.shape[:2])
@@ -234,7 +239,7 @@ def cmd_filter_synthetic(args) -> None:
         log(f"{image_id}: mse {verdict['mse']:.4f} -> {'kept' if verdict['kept'] else 'rejected: ' + verdict['reason']}")
     columns = ["image", "synthetic", "mse", "kept", "reason"]
     if args.seam_size:
-        from cyclesynth.blending import seam_ratio
+        from cyclesynth.synthesis.blending import seam_ratio
 
         stride = args.seam_stride or args.seam_size
         log(f"seam ratio of the reference itself: {seam_ratio(reference_image, args.seam_size, stride, fov):.3f}")
@@ -255,7 +260,7 @@ def cmd_train_unet(args) -> None:
     from cyclesynth.segmentation.experiments import derive_seed, training_pairs
     from cyclesynth.data.images import read_binary, read_rgb
     from cyclesynth.segmentation.pseudo_labels import read_pseudo_label, read_table
-    from cyclesynth.quality_filter import read_quality
+    from cyclesynth.synthesis.quality_filter import read_quality
     from cyclesynth.segmentation.settings import UNetSettings
     from cyclesynth.segmentation.saved import save_model
     from cyclesynth.segmentation.training import train_unet

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from cyclesynth.data.datasets import read_index
-from cyclesynth.quality_filter import normalise_quality, read_quality
+from cyclesynth.synthesis.quality_filter import normalise_quality, read_quality
 
 PathLike = str | os.PathLike
 

@@ -36,7 +36,7 @@ from cyclesynth.evaluation.figures import (
 )
 from cyclesynth.evaluation.inputs import PathLike, read_history, read_metrics, read_segmentations
 from cyclesynth.evaluation.tables import render_table1, summarize, write_summary, write_text
-from cyclesynth.quality_filter import read_quality
+from cyclesynth.synthesis.quality_filter import read_quality
 
 FIGURES = ("synthetic_examples.png", "rejected_synthetic.png", "synthetic_mse.png",
            "segmentations.png", "loss_curves.png")

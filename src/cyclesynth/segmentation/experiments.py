@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from cyclesynth.data.datasets import DatasetError, reference_row
-from cyclesynth.quality_filter import normalise_quality
+from cyclesynth.synthesis.quality_filter import normalise_quality
 
 TRAINING_SETS = ("all_labels", "synthetic", "reference_only", "pseudo_labels")
 

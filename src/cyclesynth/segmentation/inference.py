@@ -9,7 +9,7 @@ Tiles (``stride``)
     the padding is cropped off again). ``stride`` = ``patch_size`` is the training grid: tiles
     side by side, each pixel predicted once, and the tile borders can show in the map (the
     network sees less context near a tile's border). A smaller stride overlaps the tiles and
-    blends them with :func:`cyclesynth.blending.blend_patches`: each tile's probabilities are
+    blends them with :func:`cyclesynth.synthesis.blending.blend_patches`: each tile's probabilities are
     weighted by a separable Hann window with a floor and every pixel is divided by the summed
     weights of the tiles covering it, so the weights sum to one at every pixel, a constant map
     stays constant, and the image's own borders (covered by fewer tiles) keep full weight
@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from cyclesynth.blending import blend_patches
+from cyclesynth.synthesis.blending import blend_patches
 from cyclesynth.data.patches import PatchGrid, grid_for, pad_to_grid, stitch_patches
 
 if TYPE_CHECKING:  # torch is imported where a prediction runs

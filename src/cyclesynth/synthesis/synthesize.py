@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cyclesynth.cyclegan_training import load_generator, translate_patches
-from cyclesynth.blending import blend_patches
+from cyclesynth.synthesis.cyclegan import load_generator, translate_patches
+from cyclesynth.synthesis.blending import blend_patches
 from cyclesynth.data.patches import extract_patches
 
 
@@ -23,7 +23,7 @@ def synthesize_image(
     ``patch_stride`` = ``patch_size`` (the paper's): tiles side by side on the plain grid;
     seams between them are expected (the paper's Fig. 3) and harmless while the U-Net re-cuts
     the synthetic image along the same grid. A smaller stride translates overlapping tiles
-    and blends them with a smooth window (:func:`cyclesynth.blending.blend_patches`), which
+    and blends them with a smooth window (:func:`cyclesynth.synthesis.blending.blend_patches`), which
     removes the seams. With ``fov`` given, pixels outside it are set to black, as in the real
     images.
     """

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from cyclesynth.cyclegan_training.settings import CycleGANSettings
+from cyclesynth.synthesis.cyclegan.settings import CycleGANSettings
 
 
 def _check_patches(patches, name: str) -> np.ndarray:

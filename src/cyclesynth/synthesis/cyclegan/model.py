@@ -23,9 +23,9 @@ import torch
 from torch import nn
 
 from cyclesynth import runtime
-from cyclesynth.cyclegan_networks import NLayerDiscriminator, ResnetGenerator, init_weights
-from cyclesynth.cyclegan_training.data import uses_channels_last
-from cyclesynth.cyclegan_training.settings import CycleGANSettings, linear_decay_rule
+from cyclesynth.synthesis.cyclegan.networks import NLayerDiscriminator, ResnetGenerator, init_weights
+from cyclesynth.synthesis.cyclegan.data import uses_channels_last
+from cyclesynth.synthesis.cyclegan.settings import CycleGANSettings, linear_decay_rule
 
 LOSS_NAMES = (
     "loss_G_A",

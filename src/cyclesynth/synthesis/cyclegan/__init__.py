@@ -38,12 +38,12 @@ Modules, one concern each (as the original code splits options, data, models and
 ``model``     :class:`CycleGANModel`: four networks, optimisers, image pools, one step
 ``training``  :func:`train_cyclegan`: the loop, checkpoints and resuming, fine-tuning
 ``saved``     saved generators and pretrained networks, translating patches
-``cyclesynth.cyclegan_networks``  the generator and discriminator themselves
+``networks``  the generator and discriminator themselves
 
-Every name is importable from ``cyclesynth.cyclegan_training`` as before the split.
+Every name is importable from ``cyclesynth.synthesis.cyclegan`` itself.
 """
 
-from cyclesynth.cyclegan_training.data import (
+from cyclesynth.synthesis.cyclegan.data import (
     DomainPatches,
     _check_patches,
     _resize,
@@ -51,8 +51,8 @@ from cyclesynth.cyclegan_training.data import (
     epoch_batches,
     uses_channels_last,
 )
-from cyclesynth.cyclegan_training.model import LOSS_NAMES, CycleGANModel, ImagePool
-from cyclesynth.cyclegan_training.saved import (
+from cyclesynth.synthesis.cyclegan.model import LOSS_NAMES, CycleGANModel, ImagePool
+from cyclesynth.synthesis.cyclegan.saved import (
     GENERATOR_FORMAT,
     PRETRAINED_FORMAT,
     PretrainedCycleGAN,
@@ -62,7 +62,7 @@ from cyclesynth.cyclegan_training.saved import (
     save_pretrained,
     translate_patches,
 )
-from cyclesynth.cyclegan_training.settings import (
+from cyclesynth.synthesis.cyclegan.settings import (
     ARCHITECTURE_KEYS,
     PREPROCESS_MODES,
     TRAIN_LAYERS,
@@ -70,7 +70,7 @@ from cyclesynth.cyclegan_training.settings import (
     architecture,
     linear_decay_rule,
 )
-from cyclesynth.cyclegan_training.training import (
+from cyclesynth.synthesis.cyclegan.training import (
     CHECKPOINT_FORMAT,
     CycleGANResult,
     train_cyclegan,

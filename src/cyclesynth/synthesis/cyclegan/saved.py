@@ -13,10 +13,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from cyclesynth import runtime
-from cyclesynth.cyclegan_networks import ResnetGenerator
-from cyclesynth.cyclegan_training.data import _check_patches, _resize, _to_tensor
-from cyclesynth.cyclegan_training.settings import CycleGANSettings, architecture
-from cyclesynth.cyclegan_training.training import CycleGANResult
+from cyclesynth.synthesis.cyclegan.networks import ResnetGenerator
+from cyclesynth.synthesis.cyclegan.data import _check_patches, _resize, _to_tensor
+from cyclesynth.synthesis.cyclegan.settings import CycleGANSettings, architecture
+from cyclesynth.synthesis.cyclegan.training import CycleGANResult
 
 GENERATOR_FORMAT = "cyclesynth-cyclegan-generator/1"
 PRETRAINED_FORMAT = "cyclesynth-cyclegan-pretrained/1"

@@ -17,13 +17,13 @@ import pandas as pd
 import torch
 
 from cyclesynth import runtime
-from cyclesynth.cyclegan_networks import count_parameters, format_parameters
-from cyclesynth.cyclegan_training.data import DomainPatches, _check_patches, epoch_batches
-from cyclesynth.cyclegan_training.model import LOSS_NAMES, CycleGANModel
-from cyclesynth.cyclegan_training.settings import CycleGANSettings
+from cyclesynth.synthesis.cyclegan.networks import count_parameters, format_parameters
+from cyclesynth.synthesis.cyclegan.data import DomainPatches, _check_patches, epoch_batches
+from cyclesynth.synthesis.cyclegan.model import LOSS_NAMES, CycleGANModel
+from cyclesynth.synthesis.cyclegan.settings import CycleGANSettings
 
 if TYPE_CHECKING:
-    from cyclesynth.cyclegan_training.saved import PretrainedCycleGAN
+    from cyclesynth.synthesis.cyclegan.saved import PretrainedCycleGAN
 
 CHECKPOINT_FORMAT = "cyclesynth-cyclegan-checkpoint/1"
 # Settings that do not change the trained result; left out of the checkpoint fingerprint.
