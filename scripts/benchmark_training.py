@@ -68,7 +68,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from cyclesynth import runtime  # noqa: E402
-from cyclesynth import workflow_config as wc  # noqa: E402
+from cyclesynth.pipeline import workflow_config as wc  # noqa: E402
 from cyclesynth.synthesis.cyclegan import CycleGANModel, CycleGANSettings, DomainPatches  # noqa: E402
 from cyclesynth.segmentation.settings import UNetSettings  # noqa: E402
 from cyclesynth.segmentation.training import build_model, layout_samples, training_step  # noqa: E402

@@ -275,7 +275,7 @@ def test_mode_lists_agree_with_the_schema_and_the_workflow():
     import yaml
 
     from conftest import ROOT
-    from cyclesynth import workflow_config
+    from cyclesynth.pipeline import workflow_config
     from cyclesynth.segmentation.augmentation import AUGMENT_MODES, GEOMETRIC_MODES
 
     schema = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())

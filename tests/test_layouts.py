@@ -35,7 +35,7 @@ def cli(*args, cwd=None):
     import os
     import types
 
-    from cyclesynth.cli import main
+    from cyclesynth.pipeline.cli import main
 
     stderr, here = io.StringIO(), os.getcwd()
     try:
@@ -158,7 +158,7 @@ def _same_index(root, sheet, roles):
     source: drive and from source: samplesheet: the same ids, roles and files."""
     from pathlib import Path
 
-    from cyclesynth.workflow_config import plan
+    from cyclesynth.pipeline.workflow_config import plan
 
     def config(**dataset):
         base = {"reference": roles.reference, "include_test_as_unlabeled": False, "max_unlabeled": None}

@@ -16,7 +16,7 @@ import torch
 import yaml
 from snakemake.utils import validate
 
-from cyclesynth import workflow_config as wc
+from cyclesynth.pipeline import workflow_config as wc
 from cyclesynth.data.datasets import RoleSettings, assign_roles, plan_drive
 from cyclesynth.segmentation.experiments import training_pairs
 from cyclesynth.segmentation.augmentation import GeometricSettings, geometric_augment

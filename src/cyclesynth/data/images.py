@@ -124,6 +124,11 @@ def read_binary(path: str | os.PathLike, *, strict: bool = True) -> np.ndarray:
     return values > 0.5
 
 
+def read_fov(path: str, shape) -> np.ndarray:
+    """The FOV mask, or the whole image where there is none."""
+    return read_binary(path) if path else np.ones(shape, bool)
+
+
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """Convert a [0, 1] float image (or bool mask) to uint8."""
     if image.dtype == bool:

@@ -100,3 +100,8 @@ def evaluate_binary(prediction: np.ndarray, truth: np.ndarray, regions: dict[str
             }
         )
     return rows
+
+
+def scored_regions(fov: np.ndarray) -> dict:
+    """The regions every image is scored in: within its FOV, and the whole image."""
+    return {"fov": fov, "image": None}

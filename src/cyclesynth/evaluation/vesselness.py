@@ -84,3 +84,36 @@ def best_threshold(score: np.ndarray, truth: np.ndarray, region: np.ndarray) -> 
     f1 = 2 * tp / (called + t.sum())
     best = int(np.flatnonzero(f1 == f1.max())[0])
     return float(s[last[best]]), float(f1[best])
+
+
+def score_test_images(index, sigmas, out_dir, *, log=print):
+    """The baseline's scores (the ``frangi`` subcommand): the threshold that maximises the F1
+    of the reference's rank score within its FOV, then every labeled test image's rank score
+    written as a probability map (``{id}_probability.png``) and a mask (``{id}.png``) into
+    ``out_dir`` and scored at that threshold; returns the metrics rows (experiment
+    :data:`EXPERIMENT`, threshold :data:`THRESHOLD_NAME`)."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from cyclesynth.data.datasets import reference_row, scored_tests
+    from cyclesynth.data.images import read_binary, read_fov, read_rgb, write_png, write_probability
+    from cyclesynth.evaluation.metrics import evaluate_probabilities, scored_regions
+
+    reference = reference_row(index)
+    reference_label = read_binary(reference["label"])
+    fov = read_fov(reference["fov"], reference_label.shape)
+    score = rank_score(green_vesselness(read_rgb(reference["image"]), fov, sigmas), fov)
+    threshold, f1 = best_threshold(score, reference_label, fov)
+    log(f"reference {reference['id']}: threshold {threshold:.4f} (top {1 - threshold:.1%} of the FOV), "
+        f"F1 {f1:.4f} within its FOV; sigmas {sigmas}")
+    out, rows = Path(out_dir), []
+    for row in scored_tests(index).itertuples():
+        truth = read_binary(row.label)
+        fov = read_fov(row.fov, truth.shape)
+        score = rank_score(green_vesselness(read_rgb(row.image), fov, sigmas), fov)
+        write_probability(out / f"{row.id}_probability.png", score)
+        write_png(out / f"{row.id}.png", score >= threshold)
+        for result in evaluate_probabilities(score, truth, scored_regions(fov), {THRESHOLD_NAME: threshold}):
+            rows.append({"experiment": EXPERIMENT, "image": row.id, **result})
+    return pd.DataFrame(rows)
