@@ -11,7 +11,7 @@ invocation:
 * steps: the CycleGAN training step (DomainPatches.batch + CycleGANModel.optimize_parameters,
   all four networks) in patches per second, at the paper's sizes (ngf/ndf 64, 9 blocks,
   70x70 PatchGAN, 64x64 patches resized to 286 and cropped to 256, batch 1) and at the
-  preset's; the U-Net step (unet_training.training_step) at the paper's sizes (base 64,
+  preset's; the U-Net step (segmentation.training.training_step) at the paper's sizes (base 64,
   depth 4, batch 64) and the preset's. Each run times a fixed number of steps after warm-up.
 * per-image: the wall time of one per-image CycleGAN job, run as the workflow runs it
   (``python -m cyclesynth train-cyclegan`` with the preset's settings, one process per
@@ -68,9 +68,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from cyclesynth import runtime  # noqa: E402
-from cyclesynth import workflow_config as wc  # noqa: E402
-from cyclesynth.cyclegan_training import CycleGANModel, CycleGANSettings, DomainPatches  # noqa: E402
-from cyclesynth.unet_training import UNetSettings, build_model, layout_samples, training_step  # noqa: E402
+from cyclesynth.pipeline import workflow_config as wc  # noqa: E402
+from cyclesynth.synthesis.cyclegan import CycleGANModel, CycleGANSettings, DomainPatches  # noqa: E402
+from cyclesynth.segmentation.settings import UNetSettings  # noqa: E402
+from cyclesynth.segmentation.training import build_model, layout_samples, training_step  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from benchmark_drive import cpu_model, usable_cores  # noqa: E402
@@ -399,7 +400,7 @@ def images_for(config: dict, drive: Path | None, count: int, workdir: Path) -> t
         ref = training.loc[training["id"] == reference, "image"].item()
         others = {r.id: r.image for r in training.itertuples() if r.id != reference}
         return ref, others, f"DRIVE {drive} (reference {reference})"
-    from cyclesynth.phantom import write_phantom_image
+    from cyclesynth.data.phantom.io import write_phantom_image
 
     root, phantom = workdir / "phantom", config["dataset"]["phantom"]
     ids = list(range(21, 22 + count))

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """How close the phantom's appearance is to DRIVE's: background texture per band and vessel
-contrast (``cyclesynth.image_statistics``), DRIVE resampled to the phantom's size.
+contrast (``cyclesynth.evaluation.image_statistics``), DRIVE resampled to the phantom's size.
 
     python scripts/phantom_realism.py --drive ../shared/data/DRIVE            # 192 px, 20 phantoms
     python scripts/phantom_realism.py --drive ../shared/data/DRIVE --size 128 --phantoms 40
@@ -20,10 +20,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from cyclesynth.datasets import DatasetError, plan_drive  # noqa: E402
-from cyclesynth.image_statistics import at_size, background_bands  # noqa: E402
-from cyclesynth.images import read_binary, read_rgb  # noqa: E402
-from cyclesynth.phantom import generate_phantom  # noqa: E402
+from cyclesynth.data.datasets import DatasetError, plan_drive  # noqa: E402
+from cyclesynth.evaluation.image_statistics import at_size, background_bands  # noqa: E402
+from cyclesynth.data.images import read_binary, read_rgb  # noqa: E402
+from cyclesynth.data.phantom.render import generate_phantom  # noqa: E402
 
 
 def drive_images(root: Path):

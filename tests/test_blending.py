@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from cyclesynth.blending import (
+from cyclesynth.synthesis.blending import (
     blend_patches,
     seam_ratio,
     tile_borders,
@@ -10,10 +10,10 @@ from cyclesynth.blending import (
     window_1d,
     window_2d,
 )
-from cyclesynth.cyclegan_networks import ResnetGenerator, init_weights
-from cyclesynth.cyclegan_training import CycleGANSettings, save_generator
-from cyclesynth.patches import PatchGrid, extract_patches, stitch_patches
-from cyclesynth.synthesis import synthesize_image
+from cyclesynth.synthesis.cyclegan.networks import ResnetGenerator, init_weights
+from cyclesynth.synthesis.cyclegan import CycleGANSettings, save_generator
+from cyclesynth.data.patches import PatchGrid, extract_patches, stitch_patches
+from cyclesynth.synthesis.synthesize import synthesize_image
 
 
 def test_window_is_smooth_symmetric_with_floor():

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cyclesynth.config_validation import (
+from cyclesynth.pipeline.config_validation import (
     ConfigValidationError,
     check_against_schema,
     coerce_text_values,

@@ -9,14 +9,14 @@ import pytest
 import torch
 
 from cyclesynth import runtime
-from cyclesynth.cyclegan_networks import (
+from cyclesynth.synthesis.cyclegan.networks import (
     NLayerDiscriminator,
     ResnetGenerator,
     count_parameters,
     format_parameters,
     init_weights,
 )
-from cyclesynth.cyclegan_training import (
+from cyclesynth.synthesis.cyclegan import (
     CycleGANModel,
     CycleGANSettings,
     DomainPatches,

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cyclesynth.datasets import (
+from cyclesynth.data.datasets import (
     DatasetError,
     RoleSettings,
     assign_roles,
@@ -13,7 +13,7 @@ from cyclesynth.datasets import (
     read_index,
     validate_dataset,
 )
-from cyclesynth.phantom import write_phantom_dataset
+from cyclesynth.data.phantom.io import write_phantom_dataset
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cyclesynth.datasets import RoleSettings, plan_dataset, plan_drive
-from cyclesynth.images import read_binary, read_rgb
+from cyclesynth.data.datasets import RoleSettings, plan_dataset, plan_drive
+from cyclesynth.data.images import read_binary, read_rgb
 
 from conftest import ROOT
 from test_workflow import planned_jobs, snakemake

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import yaml
 
-from cyclesynth.phantom import write_phantom_dataset
+from cyclesynth.data.phantom.io import write_phantom_dataset
 from test_workflow import TINY, snakemake
 
 

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from cyclesynth.experiments import EmptyTrainingSet, derive_seed, training_pairs
+from cyclesynth.segmentation.experiments import EmptyTrainingSet, derive_seed, training_pairs
 
 
 @pytest.fixture

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from cyclesynth.cyclegan_networks import ResnetGenerator, init_weights
-from cyclesynth.cyclegan_training import CycleGANSettings, architecture, load_generator, save_generator
+from cyclesynth.synthesis.cyclegan.networks import ResnetGenerator, init_weights
+from cyclesynth.synthesis.cyclegan import CycleGANSettings, architecture, load_generator, save_generator
 
 
 def _generator(**options) -> ResnetGenerator:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from cyclesynth.geometric_augmentation import (
+from cyclesynth.segmentation.augmentation import (
     LABEL_THRESHOLD,
     GeometricSettings,
     elastic_displacement,
@@ -16,7 +16,9 @@ from cyclesynth.geometric_augmentation import (
     sampling_grid,
     warp,
 )
-from cyclesynth.unet_training import UNetSettings, augment_batch, train_unet, training_fingerprint
+from cyclesynth.segmentation.settings import UNetSettings
+from cyclesynth.segmentation.augmentation import augment_batch
+from cyclesynth.segmentation.training import train_unet, training_fingerprint
 
 torch.set_num_threads(2)
 
@@ -273,8 +275,8 @@ def test_mode_lists_agree_with_the_schema_and_the_workflow():
     import yaml
 
     from conftest import ROOT
-    from cyclesynth import workflow_config
-    from cyclesynth.unet_training import AUGMENT_MODES, GEOMETRIC_MODES
+    from cyclesynth.pipeline import workflow_config
+    from cyclesynth.segmentation.augmentation import AUGMENT_MODES, GEOMETRIC_MODES
 
     schema = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
     assert schema["properties"]["unet"]["properties"]["augment"]["enum"] == list(AUGMENT_MODES)

@@ -23,7 +23,7 @@ WORKER = textwrap.dedent(
     import json, signal, sys
     from pathlib import Path
     import numpy as np
-    from cyclesynth.images import ImageReadError, read_binary, read_rgb
+    from cyclesynth.data.images import ImageReadError, read_binary, read_rgb
 
     class Hang(Exception):
         pass

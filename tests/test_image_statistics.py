@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from cyclesynth.image_statistics import at_size, background_bands
-from cyclesynth.phantom import generate_phantom
+from cyclesynth.evaluation.image_statistics import at_size, background_bands
+from cyclesynth.data.phantom.render import generate_phantom
 
 
 def disc_image(size=160, noise=0.0, vessel_darkening=0.2, seed=0):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cyclesynth.images import ImageReadError, atomic_path, read_binary, read_rgb, write_npy, write_png
+from cyclesynth.data.images import ImageReadError, atomic_path, read_binary, read_rgb, write_npy, write_png
 
 
 def test_png_round_trip_of_rgb_and_masks(tmp_path):
@@ -80,7 +80,7 @@ def test_a_writer_killed_mid_write_leaves_no_file_under_the_final_name(tmp_path)
     child = subprocess.Popen(
         [sys.executable, "-c", (
             "import sys, time\n"
-            "from cyclesynth.images import atomic_path\n"
+            "from cyclesynth.data.images import atomic_path\n"
             "with atomic_path(sys.argv[1]) as tmp:\n"
             "    with open(tmp, 'wb') as handle:\n"
             "        handle.write(b'x' * 1000); handle.flush()\n"

@@ -7,12 +7,19 @@ import pytest
 import torch
 from torch import nn
 
-from cyclesynth.blending import weight_sum, window_2d
-from cyclesynth.inference import DIHEDRAL, describe, dihedral, predict_image, resolve_stride, undo_dihedral
-from cyclesynth.patches import PatchGrid
+from cyclesynth.synthesis.blending import weight_sum, window_2d
+from cyclesynth.segmentation.inference import (
+    DIHEDRAL,
+    describe,
+    dihedral,
+    predict_image,
+    resolve_stride,
+    undo_dihedral,
+)
+from cyclesynth.data.patches import PatchGrid
 from cyclesynth.runtime import Precision
-from cyclesynth.unet import UNet
-from cyclesynth.unet_training import predict_probabilities
+from cyclesynth.segmentation.unet import UNet
+from cyclesynth.segmentation.inference import predict_probabilities
 
 
 class Constant(nn.Module):

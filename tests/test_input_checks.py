@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cyclesynth.phantom import generate_phantom, phantom_style
+from cyclesynth.data.phantom.render import generate_phantom
+from cyclesynth.data.phantom.style import phantom_style
 from test_layouts import cli
 from test_own_images import config_file, write_flat_folder, write_sheet
 from test_workflow import ROOT, TINY, snakemake
@@ -172,8 +173,8 @@ def test_an_inverted_looking_label_is_a_warning_in_the_log_the_index_and_the_rep
     warned = index.loc[index["warnings"] != "", "id"].tolist()
     assert warned == ["t1"]
 
-    from cyclesynth.datasets import read_index
-    from cyclesynth.segmentation_report import render_input_warnings
+    from cyclesynth.data.datasets import read_index
+    from cyclesynth.evaluation.segmentation_report import render_input_warnings
 
     section = render_input_warnings(read_index(tmp_path / "results/data/index.tsv"))
     assert section.startswith("## Input warnings")
@@ -205,7 +206,7 @@ def test_a_folder_as_reference_or_label_is_called_a_folder(tmp_path):
 
 
 def test_check_image_on_a_folder_says_folder(tmp_path):
-    from cyclesynth.datasets import DatasetError, check_image
+    from cyclesynth.data.datasets import DatasetError, check_image
 
     (tmp_path / "img").mkdir()
     with pytest.raises(DatasetError, match=r"img is a folder, not a file: give the image file itself"):
@@ -213,7 +214,7 @@ def test_check_image_on_a_folder_says_folder(tmp_path):
 
 
 def test_segment_on_a_folder_says_folder(tmp_path):
-    from cyclesynth.segmentation import SegmentationError, plan_jobs
+    from cyclesynth.segmentation.segment import SegmentationError, plan_jobs
 
     (tmp_path / "new").mkdir()
     with pytest.raises(SegmentationError, match=r"folder\(s\) given where an image file is expected: .*new"):

@@ -8,10 +8,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cyclesynth.datasets import RoleSettings
-from cyclesynth.layouts import LayoutError, layout_rows
-from cyclesynth.phantom import generate_phantom, phantom_style, write_phantom_dataset
-from cyclesynth.samplesheet import read_samplesheet
+from cyclesynth.data.datasets import RoleSettings
+from cyclesynth.data.layouts import LayoutError, layout_rows
+from cyclesynth.data.phantom.render import generate_phantom
+from cyclesynth.data.phantom.style import phantom_style
+from cyclesynth.data.phantom.io import write_phantom_dataset
+from cyclesynth.data.samplesheet import read_samplesheet
 
 
 def _phantom(seed, size=48):
@@ -33,7 +35,7 @@ def cli(*args, cwd=None):
     import os
     import types
 
-    from cyclesynth.cli import main
+    from cyclesynth.pipeline.cli import main
 
     stderr, here = io.StringIO(), os.getcwd()
     try:
@@ -156,7 +158,7 @@ def _same_index(root, sheet, roles):
     source: drive and from source: samplesheet: the same ids, roles and files."""
     from pathlib import Path
 
-    from cyclesynth.workflow_config import plan
+    from cyclesynth.pipeline.workflow_config import plan
 
     def config(**dataset):
         base = {"reference": roles.reference, "include_test_as_unlabeled": False, "max_unlabeled": None}

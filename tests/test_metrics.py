@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cyclesynth.metrics import auc_roc, confusion, evaluate_binary, evaluate_probabilities, rates
+from cyclesynth.evaluation.metrics import auc_roc, confusion, evaluate_binary, evaluate_probabilities, rates
 
 
 def test_confusion_and_rates_match_a_hand_computed_matrix():

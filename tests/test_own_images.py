@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cyclesynth.phantom import generate_phantom, phantom_style
+from cyclesynth.data.phantom.render import generate_phantom
+from cyclesynth.data.phantom.style import phantom_style
 from test_workflow import planned_jobs, snakemake
 
 ROOT = Path(__file__).resolve().parents[1]

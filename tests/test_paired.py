@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cyclesynth.paired import compare, paired_table, per_image, render_markdown
+from cyclesynth.evaluation.paired import compare, paired_table, per_image, render_markdown
 
 
 def _metrics(experiment, aucs, thresholds=("0.5", "weight_corrected")):

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cyclesynth.patches import PatchGrid, extract_patches, stitch_patches
+from cyclesynth.data.patches import PatchGrid, extract_patches, stitch_patches
 
 
 @pytest.mark.parametrize("shape", [(128, 128, 3), (584, 565, 3), (100, 70), (64, 64, 3)])

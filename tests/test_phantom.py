@@ -1,4 +1,4 @@
-"""Tests for the built-in phantom dataset (cyclesynth.phantom)."""
+"""Tests for the built-in phantom dataset (cyclesynth.data.phantom)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,10 @@ import pytest
 from PIL import Image
 from skimage.measure import label as connected_components
 
-from cyclesynth.images import read_binary, read_rgb
-from cyclesynth.phantom import (
-    MIN_SIZE,
-    PhantomStyle,
-    generate_phantom,
-    image_seed,
-    phantom_style,
-    second_observer_label,
-    write_phantom_dataset,
-)
+from cyclesynth.data.images import read_binary, read_rgb
+from cyclesynth.data.phantom.render import MIN_SIZE, generate_phantom, second_observer_label
+from cyclesynth.data.phantom.style import PhantomStyle, phantom_style
+from cyclesynth.data.phantom.io import image_seed, write_phantom_dataset
 
 SIZES = [(64, 64), (128, 96), (96, 128), (584, 565)]
 
@@ -287,7 +281,7 @@ def test_dataset_rejects_bad_arguments(tmp_path):
 
 
 def test_detail_texture_adds_fine_background_texture_only():
-    from cyclesynth.image_statistics import background_bands
+    from cyclesynth.evaluation.image_statistics import background_bands
 
     plain = PhantomStyle(detail_texture=0.0, noise_sigma=0.0)
     textured = dataclasses.replace(plain, detail_texture=0.03)

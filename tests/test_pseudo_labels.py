@@ -16,11 +16,11 @@ import torch
 import yaml
 from snakemake.utils import validate
 
-from cyclesynth import workflow_config as wc
-from cyclesynth.datasets import RoleSettings, assign_roles, plan_drive
-from cyclesynth.experiments import training_pairs
-from cyclesynth.geometric_augmentation import GeometricSettings, geometric_augment
-from cyclesynth.pseudo_labels import (
+from cyclesynth.pipeline import workflow_config as wc
+from cyclesynth.data.datasets import RoleSettings, assign_roles, plan_drive
+from cyclesynth.segmentation.experiments import training_pairs
+from cyclesynth.segmentation.augmentation import GeometricSettings, geometric_augment
+from cyclesynth.segmentation.pseudo_labels import (
     FILE_VALUES,
     IGNORE,
     band_edges,
@@ -32,16 +32,12 @@ from cyclesynth.pseudo_labels import (
     render_markdown,
     write_pseudo_labels,
 )
-from cyclesynth.segmentation_report import render_segmentations, source_line
-from cyclesynth.unet_training import (
-    IGNORE_INDEX,
-    UNetSettings,
-    augment_batch,
-    build_model,
-    save_model,
-    train_unet,
-    weighted_cross_entropy,
-)
+from cyclesynth.evaluation.segmentation_report import render_segmentations, source_line
+from cyclesynth.segmentation.loss import IGNORE_INDEX, weighted_cross_entropy
+from cyclesynth.segmentation.settings import UNetSettings
+from cyclesynth.segmentation.augmentation import augment_batch
+from cyclesynth.segmentation.training import build_model, train_unet
+from cyclesynth.segmentation.saved import save_model
 
 torch.set_num_threads(2)
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,7 +77,7 @@ def test_thresholding_with_the_band_is_exact_at_the_edges():
 
 
 def test_the_file_keeps_the_three_values(tmp_path):
-    from cyclesynth.images import write_png
+    from cyclesynth.data.images import write_png
 
     codes = np.array([[0, 1, IGNORE], [IGNORE, 0, 1]], np.uint8)
     encoded = encode(codes)
@@ -90,7 +86,7 @@ def test_the_file_keeps_the_three_values(tmp_path):
     write_png(tmp_path / "x.png", encoded)
     np.testing.assert_array_equal(read_pseudo_label(tmp_path / "x.png"), codes)
     write_png(tmp_path / "bad.png", np.array([[0, 7]], np.uint8))
-    from cyclesynth.images import ImageReadError
+    from cyclesynth.data.images import ImageReadError
 
     with pytest.raises(ImageReadError, match="not a pseudo-label"):
         read_pseudo_label(tmp_path / "bad.png")
@@ -184,7 +180,7 @@ def test_validation_and_test_images_are_never_pseudo_labeled_unless_transductive
 
 
 def test_the_pseudo_label_step_on_a_tiny_model(tmp_path):
-    from cyclesynth.phantom import write_phantom_dataset
+    from cyclesynth.data.phantom.io import write_phantom_dataset
 
     write_phantom_dataset(tmp_path / "data", n_training=3, n_test=2, height=40, width=40, seed=3)
     index = assign_roles(plan_drive(tmp_path / "data"), RoleSettings(validation=("04",)))

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from cyclesynth.phantom import PhantomStyle, generate_phantom
-from cyclesynth.quality_filter import degenerate_reason, judge, synthetic_mse
+from cyclesynth.data.phantom.style import PhantomStyle
+from cyclesynth.data.phantom.render import generate_phantom
+from cyclesynth.synthesis.quality_filter import degenerate_reason, judge, synthetic_mse
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Tests for cyclesynth.report: summary numbers, Table 1 text, figures, missing inputs."""
+"""Tests for the report (cyclesynth.evaluation: report, tables, figures): summary numbers, Table 1 text,
+figures, missing inputs."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import pytest
 
 import imageio.v3 as iio  # noqa: E402
 
-from cyclesynth import report  # noqa: E402
-from cyclesynth.images import write_png  # noqa: E402
+from cyclesynth.evaluation import figures as report_figures  # noqa: E402
+from cyclesynth.evaluation import report, tables  # noqa: E402
+from cyclesynth.data.images import write_png  # noqa: E402
 
 H, W = 24, 32  # non-square on purpose: the figures follow the images' aspect
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -55,7 +57,7 @@ def _human_rows() -> list[dict]:
     for i, test_id in enumerate(["01", "02", "03"]):
         for region in ("fov", "image"):
             rows.append(
-                dict(experiment=report.HUMAN_EXPERIMENT, image=test_id, region=region,
+                dict(experiment=tables.HUMAN_EXPERIMENT, image=test_id, region=region,
                      threshold_name="binary", threshold=float("nan"), sensitivity=0.77 + 0.01 * i,
                      specificity=0.97, accuracy=0.95, f1=0.79, auc=float("nan"),
                      tp=10, fp=2, tn=100, fn=3)
@@ -181,18 +183,18 @@ def _png_shape(path: Path) -> tuple[int, int]:
 
 
 def test_paper_table1_numbers():
-    assert report.PAPER_TABLE1["all_labels"]["sensitivity"] == (0.60, 0.10)
-    assert report.PAPER_TABLE1["synthetic"]["accuracy"] == (0.93, 0.02)
-    assert report.PAPER_TABLE1["reference_only"]["specificity"] == (0.53, 0.06)
-    assert report.PAPER_TABLE1["reference_only"]["training_set"] == "1 ground truth"
+    assert tables.PAPER_TABLE1["all_labels"]["sensitivity"] == (0.60, 0.10)
+    assert tables.PAPER_TABLE1["synthetic"]["accuracy"] == (0.93, 0.02)
+    assert tables.PAPER_TABLE1["reference_only"]["specificity"] == (0.53, 0.06)
+    assert tables.PAPER_TABLE1["reference_only"]["training_set"] == "1 ground truth"
 
 
 def test_summarize_by_hand():
     frames = [pd.DataFrame(_metric_rows("all_labels")), pd.DataFrame(_human_rows())]
-    summary = report.summarize(frames)
+    summary = tables.summarize(frames)
     # order kept: experiment first-appearance, then regions/thresholds as given
     assert summary["experiment"].tolist()[:4] == ["all_labels"] * 4
-    assert summary["experiment"].iloc[-1] == report.HUMAN_EXPERIMENT
+    assert summary["experiment"].iloc[-1] == tables.HUMAN_EXPERIMENT
     assert len(summary) == 4 + 2
 
     row = summary[(summary.experiment == "all_labels") & (summary.region == "fov")
@@ -220,7 +222,7 @@ def test_summarize_by_hand():
     assert shifted["sensitivity_std"] == pytest.approx(0.1)
     assert shifted["threshold"] == pytest.approx(10 / 11)
 
-    human = summary[(summary.experiment == report.HUMAN_EXPERIMENT) & (summary.region == "fov")].iloc[0]
+    human = summary[(summary.experiment == tables.HUMAN_EXPERIMENT) & (summary.region == "fov")].iloc[0]
     assert human["sensitivity_mean"] == pytest.approx(0.78)
     assert human["sensitivity_std"] == pytest.approx(0.01)
     assert math.isnan(human["auc_mean"]) and math.isnan(human["auc_std"])
@@ -229,7 +231,7 @@ def test_summarize_by_hand():
 
 def test_summarize_single_image_std_is_zero():
     frame = pd.DataFrame(_metric_rows("all_labels"))
-    summary = report.summarize([frame[frame.image == "01"]])
+    summary = tables.summarize([frame[frame.image == "01"]])
     assert (summary["sensitivity_std"] == 0).all()
     assert (summary["n_images"] == 1).all()
 
@@ -245,7 +247,7 @@ def test_write_report_everything(inputs):
 
     summary = pd.read_csv(out / "summary.tsv", sep="\t", dtype={"threshold_name": str})
     assert list(dict.fromkeys(summary["experiment"])) == [
-        "all_labels", "synthetic", "reference_only", "extra_set", report.HUMAN_EXPERIMENT]
+        "all_labels", "synthetic", "reference_only", "extra_set", tables.HUMAN_EXPERIMENT]
     assert set(summary["threshold_name"]) == {"0.5", "w/(1+w)", "binary"}
 
     table = (out / "table1.md").read_text()
@@ -269,7 +271,7 @@ def test_write_report_everything(inputs):
     assert "w/(1+w) = 0.909" in fov_part
     # whole image: all_labels at 0.5 is shifted by 0.01
     assert "0.690 ± 0.100" in image_part
-    human = [line for line in fov_part.splitlines() if report.HUMAN_EXPERIMENT in line]
+    human = [line for line in fov_part.splitlines() if tables.HUMAN_EXPERIMENT in line]
     assert len(human) == 1 and "0.780 ± 0.010" in human[0]
 
     heights = {}
@@ -293,14 +295,14 @@ def test_synthetic_examples_rows_follow_kept_count(inputs, tmp_path):
         q = quality.copy()
         q["kept"] = [i < n_kept for i in range(len(q))]
         out = tmp_path / f"examples_{n_kept}.png"
-        report.plot_synthetic_examples(inputs["index_tsv"], q, out)
+        report_figures.plot_synthetic_examples(inputs["index_tsv"], q, out)
         shapes.append(_png_shape(out))
     assert len({w for _, w in shapes}) == 1
     assert shapes[0][0] < shapes[1][0] < shapes[2][0]
     # none kept: falls back to showing the rejected ones (all three rows)
     q = quality.copy()
     q["kept"] = False
-    report.plot_synthetic_examples(inputs["index_tsv"], q, tmp_path / "none.png")
+    report_figures.plot_synthetic_examples(inputs["index_tsv"], q, tmp_path / "none.png")
     assert _png_shape(tmp_path / "none.png") == shapes[2]
 
 
@@ -308,7 +310,7 @@ def test_nothing_rejected_placeholder(inputs, tmp_path):
     quality = pd.read_csv(inputs["quality_tsv"], sep="\t", dtype={"image": str})
     quality["kept"] = True
     out = tmp_path / "rejected.png"
-    report.plot_rejected(inputs["index_tsv"], quality, out, threshold=1.0)
+    report_figures.plot_rejected(inputs["index_tsv"], quality, out, threshold=1.0)
     h, w = _png_shape(out)
     assert w > h  # the wide one-panel message, not a grid of images
 
@@ -337,12 +339,12 @@ def test_missing_metrics_is_an_error(inputs):
 
 def test_loss_curves_put_the_pretraining_before_the_fine_tuning(monkeypatch, tmp_path):
     figures = []
-    monkeypatch.setattr(report, "_save", lambda fig, path: figures.append(fig))
+    monkeypatch.setattr(report_figures, "_save", lambda fig, path: figures.append(fig))
     losses = ["loss_G_A", "loss_G_B", "loss_D_A", "loss_D_B", "loss_cycle_A", "loss_cycle_B"]
     tune = pd.DataFrame({"epoch": [1, 2], **{c: [0.5, 0.4] for c in losses}})
     pre = pd.DataFrame({"epoch": [1, 2, 3], **{c: [1.0, 0.8, 0.6] for c in losses}})
-    report.plot_loss_curves({"22": tune}, {}, tmp_path / "a.png", pretrain_history=pre)
-    report.plot_loss_curves({"22": tune}, {}, tmp_path / "b.png")
+    report_figures.plot_loss_curves({"22": tune}, {}, tmp_path / "a.png", pretrain_history=pre)
+    report_figures.plot_loss_curves({"22": tune}, {}, tmp_path / "b.png")
     with_pre, without = figures[0].axes[0], figures[1].axes[0]
     dashed = [line for line in with_pre.get_lines() if line.get_linestyle() == "--" and len(line.get_xdata())]
     assert len(dashed) == 3  # generator, discriminator, cycle
@@ -361,7 +363,7 @@ def test_table1_states_how_the_u_nets_predicted(inputs, tmp_path):
     sentence = ("Prediction: tiles of 64 at stride 32 blended with a Hann window, test-time augmentation "
                 "over 8 flips and quarter turns.")
     assert f"\n\n{sentence}\n\n## Measured (within FOV)" in table
-    summary = report.summarize([pd.DataFrame(_metric_rows("all_labels"))])
-    assert "\n\nPrediction: on the grid.\n\n## Measured" in report.render_table1(
+    summary = tables.summarize([pd.DataFrame(_metric_rows("all_labels"))])
+    assert "\n\nPrediction: on the grid.\n\n## Measured" in tables.render_table1(
         summary, experiment_labels={}, prediction="Prediction: on the grid.")
-    assert "Prediction:" not in report.render_table1(summary, experiment_labels={})
+    assert "Prediction:" not in tables.render_table1(summary, experiment_labels={})

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 import torch
 
-from cyclesynth.cyclegan_training import load_generator
-from cyclesynth.phantom import write_phantom_image
+from cyclesynth.synthesis.cyclegan import load_generator
+from cyclesynth.data.phantom.io import write_phantom_image
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {

@@ -4,8 +4,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cyclesynth.datasets import RoleSettings
-from cyclesynth.samplesheet import SamplesheetError, read_samplesheet, samplesheet_index, write_samplesheet
+from cyclesynth.data.datasets import RoleSettings
+from cyclesynth.data.samplesheet import (
+    SamplesheetError,
+    read_samplesheet,
+    samplesheet_index,
+    write_samplesheet,
+)
 
 
 def _image(path, size=(40, 48), value=100, mode="RGB"):

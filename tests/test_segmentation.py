@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from cyclesynth.phantom import generate_phantom, phantom_style
-from cyclesynth.segmentation import (
+from cyclesynth.data.phantom.render import generate_phantom
+from cyclesynth.data.phantom.style import phantom_style
+from cyclesynth.segmentation.segment import (
     Progress,
     SegmentationError,
     overlay,
@@ -19,7 +20,9 @@ from cyclesynth.segmentation import (
     resolve_threshold,
     segment_files,
 )
-from cyclesynth.unet_training import UNetSettings, save_model, train_unet
+from cyclesynth.segmentation.settings import UNetSettings
+from cyclesynth.segmentation.saved import save_model
+from cyclesynth.segmentation.training import train_unet
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +133,9 @@ def test_progress_writes_lines_to_a_log():
 def test_stride_and_tta_choose_how_the_image_is_predicted(model, tmp_path):
     """Default: tiles at half the patch, blended, 8 orientations; --stride 32 --no-tta is the
     training grid (the map predict_probabilities gives, within the 16-bit PNG's rounding)."""
-    from cyclesynth.images import read_probability, read_rgb
-    from cyclesynth.unet_training import load_model, predict_probabilities
+    from cyclesynth.data.images import read_probability, read_rgb
+    from cyclesynth.segmentation.saved import load_model
+    from cyclesynth.segmentation.inference import predict_probabilities
 
     images, _ = _write_images(tmp_path / "in")
     grid_out, default_out = tmp_path / "grid", tmp_path / "default"

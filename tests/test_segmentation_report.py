@@ -2,7 +2,7 @@
 
 import pandas as pd
 
-from cyclesynth.segmentation_report import (
+from cyclesynth.evaluation.segmentation_report import (
     overlay_panels,
     render_not_scored,
     render_segmentations,

@@ -1,10 +1,10 @@
 import numpy as np
 import torch
 
-from cyclesynth.cyclegan_networks import ResnetGenerator, init_weights
-from cyclesynth.cyclegan_training import CycleGANSettings, save_generator
-from cyclesynth.patches import extract_patches, stitch_patches
-from cyclesynth.synthesis import synthesize_image
+from cyclesynth.synthesis.cyclegan.networks import ResnetGenerator, init_weights
+from cyclesynth.synthesis.cyclegan import CycleGANSettings, save_generator
+from cyclesynth.data.patches import extract_patches, stitch_patches
+from cyclesynth.synthesis.synthesize import synthesize_image
 
 
 def test_synthesis_translates_every_grid_patch_and_stitches(tmp_path):

@@ -9,17 +9,13 @@ import pytest
 import torch
 
 from cyclesynth.runtime import TrainingDiverged
-from cyclesynth.unet import UNet, count_parameters, required_divisor
-from cyclesynth.unet_training import (
-    UNetSettings,
-    augment_batch,
-    build_model,
-    load_model,
-    predict_probabilities,
-    save_model,
-    train_unet,
-    weighted_cross_entropy,
-)
+from cyclesynth.segmentation.unet import UNet, count_parameters, required_divisor
+from cyclesynth.segmentation.settings import UNetSettings
+from cyclesynth.segmentation.augmentation import augment_batch
+from cyclesynth.segmentation.training import build_model, train_unet
+from cyclesynth.segmentation.saved import load_model, save_model
+from cyclesynth.segmentation.inference import predict_probabilities
+from cyclesynth.segmentation.loss import weighted_cross_entropy
 
 torch.set_num_threads(2)
 
@@ -324,7 +320,7 @@ def test_save_load_round_trip(trained, tmp_path):
 
 
 def test_learning_rate_schedules():
-    from cyclesynth.unet_training import learning_rate
+    from cyclesynth.segmentation.settings import learning_rate
 
     constant = UNetSettings(lr=1e-3)
     assert [learning_rate(constant, step, 10) for step in (0, 5, 9)] == [1e-3] * 3
@@ -396,7 +392,7 @@ def test_prediction_runs_in_the_training_precision(data, tmp_path, monkeypatch):
     """A U-Net trained in bfloat16 predicts in bfloat16: the probabilities differ from a
     float32 prediction by bfloat16 rounding only, and are still float32 in [0, 1]."""
     from cyclesynth import runtime
-    from cyclesynth.unet_training import prediction_precision
+    from cyclesynth.segmentation.saved import prediction_precision
 
     images, labels = data
     monkeypatch.setattr(runtime, "cpu_bf16_features", lambda: ["amx_bf16"])
@@ -421,7 +417,7 @@ def unet_step(data, device, precision: str, scale=None, compile=None, steps=1):
     data's patches), the gradients of the last one and whether the scaler skipped it.
     ``compile``: ``reduce-overhead`` (CUDA), or a torch.compile backend such as ``aot_eager``."""
     from cyclesynth import runtime
-    from cyclesynth.unet_training import _cut_training_patches, training_step
+    from cyclesynth.segmentation.training import _cut_training_patches, training_step
 
     images, labels = data
     settings = tiny_settings(augment="flips")
@@ -485,7 +481,7 @@ def test_unet_channels_last_step_on_cpu_is_close_to_the_default_layout(data, pre
     AMD EPYC with AVX512-BF16): float32 2e-3 (batch-norm's backward in float32 differs by
     about that between the layouts, against float64 either is ~1e-3 off), bfloat16 ~1e-2."""
     from cyclesynth import runtime
-    from cyclesynth.unet_training import _cut_training_patches, training_step
+    from cyclesynth.segmentation.training import _cut_training_patches, training_step
 
     images, labels = data
     settings = tiny_settings(augment="flips")

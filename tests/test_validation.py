@@ -4,8 +4,8 @@ training, not in all_labels) and scored in a table of their own."""
 import pandas as pd
 import pytest
 
-from cyclesynth.datasets import DatasetError, RoleSettings, assign_roles, validation_ids
-from cyclesynth.experiments import training_pairs
+from cyclesynth.data.datasets import DatasetError, RoleSettings, assign_roles, validation_ids
+from cyclesynth.segmentation.experiments import training_pairs
 from test_workflow import TINY, planned_jobs, snakemake
 
 
@@ -50,7 +50,7 @@ def test_bad_validation_ids_name_the_key(validation, message):
 
 
 def test_a_samplesheet_validation_row_needs_a_label(tmp_path):
-    from cyclesynth.samplesheet import SamplesheetError, samplesheet_index
+    from cyclesynth.data.samplesheet import SamplesheetError, samplesheet_index
 
     for name in ("a.png", "b.png", "c.png", "la.png", "lc.png"):
         (tmp_path / name).write_bytes(b"")
@@ -89,7 +89,7 @@ def test_the_dag_never_trains_on_a_validation_image_and_scores_it_apart(tmp_path
 
 
 def test_the_validation_section_of_table1():
-    from cyclesynth.validation_report import render_validation
+    from cyclesynth.evaluation.validation_report import render_validation
 
     index = assign_roles(_table(), RoleSettings(reference="01", validation=("03", "04")))
     rows = []

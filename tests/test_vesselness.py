@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from cyclesynth.metrics import auc_roc
-from cyclesynth.phantom import generate_phantom
-from cyclesynth.vesselness import best_threshold, fill_outside, green_vesselness, rank_score
+from cyclesynth.evaluation.metrics import auc_roc
+from cyclesynth.data.phantom.render import generate_phantom
+from cyclesynth.evaluation.vesselness import best_threshold, fill_outside, green_vesselness, rank_score
 
 
 def test_fill_outside_copies_the_nearest_inside_pixel():

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
-from cyclesynth import workflow_config as wc
+from cyclesynth.pipeline import workflow_config as wc
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = str(ROOT / "config" / "schema.yaml")
@@ -92,7 +92,7 @@ def test_unet_settings_merge_experiment_overrides_and_grid():
     assert geometric["augment"] == "photometric_geometric"
     assert geometric["geometric"] == {"rotation": 180.0, "scale_min": 0.8, "scale_max": 1.25, "elastic_alpha": 2.0,
                                       "elastic_sigma": 10.0, "probability": 0.8}
-    from cyclesynth.unet_training import UNetSettings
+    from cyclesynth.segmentation.settings import UNetSettings
 
     assert UNetSettings.from_dict(geometric).geometric.elastic_sigma == 10.0
 
@@ -152,7 +152,7 @@ def test_relative_links_in_the_docs_point_to_files():
 
 
 def test_partly_deleted_phantom_files_are_named(tmp_path, monkeypatch):
-    from cyclesynth.datasets import DatasetError
+    from cyclesynth.data.datasets import DatasetError
 
     monkeypatch.chdir(tmp_path)
     config = load()
@@ -170,8 +170,8 @@ def test_partly_deleted_phantom_files_are_named(tmp_path, monkeypatch):
 
 
 def test_labels_without_their_image_stop_the_plan(tmp_path):
-    from cyclesynth.datasets import DatasetError
-    from cyclesynth.phantom import write_phantom_dataset
+    from cyclesynth.data.datasets import DatasetError
+    from cyclesynth.data.phantom.io import write_phantom_dataset
 
     write_phantom_dataset(tmp_path, n_training=3, n_test=1, height=64, width=64, seed=3)
     (tmp_path / "training/images/03_training.tif").unlink()
@@ -182,7 +182,7 @@ def test_labels_without_their_image_stop_the_plan(tmp_path):
 
 
 def test_cyclegan_settings_per_stage_are_training_settings():
-    from cyclesynth.cyclegan_training import CycleGANSettings
+    from cyclesynth.synthesis.cyclegan import CycleGANSettings
 
     config = load("config/drive-cpu.yaml")
     config["cyclegan"]["init"] = "scratch"
@@ -246,7 +246,7 @@ def test_an_experiment_of_a_configfile_replaces_the_defaults_whole():
 @pytest.fixture(scope="module")
 def drive_standin(tmp_path_factory) -> Path:
     """A tiny dataset in DRIVE's layout and numbering (test 01-20, training 21-40)."""
-    from cyclesynth.phantom import write_phantom_dataset
+    from cyclesynth.data.phantom.io import write_phantom_dataset
 
     root = tmp_path_factory.mktemp("DRIVE")
     write_phantom_dataset(root, n_training=20, n_test=20, height=40, width=40, seed=1)

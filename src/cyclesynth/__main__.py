@@ -1,3 +1,3 @@
-from cyclesynth.cli import main
+from cyclesynth.pipeline.cli import main
 
 raise SystemExit(main())

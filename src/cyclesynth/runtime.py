@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cyclesynth.images import atomic_path
+from cyclesynth.data.images import atomic_path
 
 
 class TrainingDiverged(RuntimeError):

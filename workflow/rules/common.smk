@@ -13,8 +13,8 @@ if SRC not in sys.path:
 
 import yaml
 
-from cyclesynth import config_validation
-from cyclesynth import workflow_config as wc
+from cyclesynth.pipeline import config_validation
+from cyclesynth.pipeline import workflow_config as wc
 
 # An experiment of a --configfile replaces the default's of that name whole (Snakemake's merge
 # would add the demo's settings the preset leaves out); null removes it; --config merges.

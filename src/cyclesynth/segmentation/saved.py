@@ -1,0 +1,68 @@
+"""The saved U-Net model file (format ``cyclesynth-unet``, version 1): writing it, rebuilding
+the network from it, and the precision a saved network predicts in."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from cyclesynth import runtime
+from cyclesynth.data.images import atomic_path
+from cyclesynth.segmentation.settings import IN_CHANNELS, N_CLASSES, UNetSettings
+from cyclesynth.segmentation.unet import UNet
+
+MODEL_FORMAT = "cyclesynth-unet"
+MODEL_FORMAT_VERSION = 1
+
+
+def save_model(path: str | os.PathLike, state: dict, settings: UNetSettings) -> None:
+    """Write the weights with the settings (architecture included) needed to rebuild the net."""
+    payload = {
+        "format": MODEL_FORMAT,
+        "version": MODEL_FORMAT_VERSION,
+        "architecture": {
+            "in_channels": IN_CHANNELS,
+            "n_classes": N_CLASSES,
+            "base_channels": settings.base_channels,
+            "depth": settings.depth,
+            "batch_norm": settings.batch_norm,
+        },
+        "settings": settings.to_dict(),
+        "input_range": [-1.0, 1.0],
+        "state": {k: v.detach().cpu() for k, v in state.items()},
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_model(path: str | os.PathLike, device: torch.device | str) -> tuple[UNet, UNetSettings]:
+    """Rebuild a saved U-Net on ``device`` in eval mode; return it with its settings."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: U-Net model file not found")
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
+        raise ValueError(f"{path}: not a cyclesynth U-Net model file")
+    if payload.get("version") != MODEL_FORMAT_VERSION:
+        raise ValueError(f"{path}: U-Net model format version {payload.get('version')} is not supported")
+    settings = UNetSettings.from_dict(payload["settings"])
+    arch = payload["architecture"]
+    model = UNet(
+        in_channels=arch["in_channels"],
+        n_classes=arch["n_classes"],
+        base_channels=arch["base_channels"],
+        depth=arch["depth"],
+        batch_norm=arch["batch_norm"],
+    )
+    model.load_state_dict(payload["state"])
+    model.to(torch.device(device))
+    model.eval()
+    return model, settings
+
+
+def prediction_precision(settings: UNetSettings, device: torch.device | str) -> tuple[runtime.Precision, str]:
+    """The precision a saved U-Net predicts in: the one its ``precision`` setting gives on
+    ``device`` (:func:`runtime.choose_precision`), as in training, and why."""
+    return runtime.choose_precision(settings.precision, torch.device(device))
