@@ -13,8 +13,7 @@ import pytest
 from cyclesynth.datasets import RoleSettings, plan_dataset, plan_drive
 from cyclesynth.images import read_binary, read_rgb
 
-from conftest import ROOT
-from test_workflow import planned_jobs, snakemake
+from helpers import ROOT, planned_jobs, snakemake
 
 DRIVE_HEIGHT, DRIVE_WIDTH = 584, 565
 

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from cyclesynth.phantom import write_phantom_dataset
-from test_workflow import TINY, snakemake
+from helpers import TINY, snakemake
 
 
 

@@ -272,7 +272,7 @@ def dataclasses_replace(settings: UNetSettings, **changes) -> UNetSettings:
 def test_mode_lists_agree_with_the_schema_and_the_workflow():
     import yaml
 
-    from conftest import ROOT
+    from helpers import ROOT
     from cyclesynth import workflow_config
     from cyclesynth.unet_training import AUGMENT_MODES, GEOMETRIC_MODES
 

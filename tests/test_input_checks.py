@@ -11,9 +11,8 @@ import pytest
 from PIL import Image
 
 from cyclesynth.phantom import generate_phantom, phantom_style
-from test_layouts import cli
-from test_own_images import config_file, write_flat_folder, write_sheet
-from test_workflow import ROOT, TINY, snakemake
+from helpers import ROOT, TINY, config_file, snakemake, write_flat_folder, write_sheet
+from helpers import samplesheet_cli as cli
 
 CHASE_IDS = [f"Image_{n:02d}{side}" for n in range(1, 7) for side in "LR"]  # 12 images
 

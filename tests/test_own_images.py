@@ -12,54 +12,7 @@ import pytest
 from PIL import Image
 
 from cyclesynth.phantom import generate_phantom, phantom_style
-from test_workflow import planned_jobs, snakemake
-
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ROOT / "tests" / "data" / "tiny.yaml"
-
-# name: (seed, height, width, how it is written)
-FLAT = {
-    "ref": (1, 64, 64, "jpg"),
-    "u1": (2, 64, 64, "jpg"),
-    "u2": (3, 80, 72, "tif16"),  # 16-bit grayscale TIFF of another size
-    "u3": (4, 64, 64, "grey"),  # 8-bit grayscale PNG
-    "t1": (5, 80, 72, "jpg"),
-    "t2": (6, 64, 64, "bmp"),
-}
-SIZES = {name: (h, w) for name, (_, h, w, _) in FLAT.items()}
-
-
-def write_flat_folder(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, (seed, height, width, kind) in FLAT.items():
-        rgb, label, _ = generate_phantom(seed, height, width, phantom_style(seed))
-        rgb8 = (rgb * 255).round().astype(np.uint8)
-        if kind == "jpg":
-            Image.fromarray(rgb8).save(folder / f"{name}.jpg", quality=95)
-        elif kind == "tif16":
-            Image.fromarray((rgb[:, :, 1] * 65535).round().astype(np.uint16)).save(folder / f"{name}.tif")
-        elif kind == "grey":
-            Image.fromarray(rgb8[:, :, 1]).save(folder / f"{name}.png")
-        else:
-            Image.fromarray(rgb8).save(folder / f"{name}.{kind}")
-        if name == "ref":  # the one label: a PNG with values 0 and 1
-            Image.fromarray(label.astype(np.uint8)).save(folder / "ref_label.png")
-
-
-def write_sheet(workdir: Path, folder: str = "flat") -> Path:
-    """`cyclesynth samplesheet` for the flat folder (in this process, in ``workdir``)."""
-    from test_layouts import cli
-
-    result = cli("--images", f"{folder}/u*", "--reference", f"{folder}/ref.jpg", "--label", f"{folder}/ref_label.png",
-                 "--test", f"{folder}/t*", "--out", "sheet.tsv", cwd=workdir)
-    assert result.returncode == 0, result.stderr
-    return workdir / "sheet.tsv"
-
-
-def config_file(workdir: Path, extra: str = "") -> Path:
-    path = workdir / "own.yaml"
-    path.write_text("dataset: {source: samplesheet, samplesheet: sheet.tsv}\n" + extra)
-    return path
+from helpers import SIZES, TINY, config_file, planned_jobs, snakemake, write_flat_folder, write_sheet
 
 
 @pytest.fixture(scope="module")

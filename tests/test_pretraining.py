@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from test_workflow import TINY, planned_jobs, snakemake
+from helpers import TINY, planned_jobs, snakemake
 
 TARGET = "results/synthetic/quality.tsv"
 

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from test_workflow import ROOT, TINY, planned_jobs, snakemake
+from helpers import ROOT, TINY, planned_jobs, snakemake
 
 PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 GPU_RULES = ("train_cyclegan", "train_unet", "predict", "segment")

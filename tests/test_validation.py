@@ -6,7 +6,7 @@ import pytest
 
 from cyclesynth.datasets import DatasetError, RoleSettings, assign_roles, validation_ids
 from cyclesynth.experiments import training_pairs
-from test_workflow import TINY, planned_jobs, snakemake
+from helpers import TINY, planned_jobs, snakemake
 
 
 def _table(n_training=4, n_test=1):

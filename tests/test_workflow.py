@@ -1,38 +1,11 @@
 """The whole Snakemake DAG, through the `snakemake` command, on tiny phantom data."""
 
-import re
-import subprocess
-import sys
-from pathlib import Path
-
 import imageio.v3 as iio
 import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ROOT / "tests" / "data" / "tiny.yaml"
-
-
-def snakemake(
-    workdir: Path, *args: str, configfile: Path | list[Path] = TINY, check: bool = True
-) -> subprocess.CompletedProcess:
-    """``snakemake`` in ``workdir`` with ``configfile`` (one file or several, later ones win)."""
-    configfiles = configfile if isinstance(configfile, list) else [configfile]
-    command = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-        "--configfile", *map(str, configfiles), *args,
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
-    return result
-
-
-def planned_jobs(output: str) -> dict[str, int]:
-    table = output[output.index("Job stats:"):]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
-
+from helpers import TINY, planned_jobs, snakemake
 
 # tiny_run (conftest.py): one finished run of tests/data/tiny.yaml for the whole session
 
