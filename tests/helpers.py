@@ -8,6 +8,10 @@ each other. tests/ is on sys.path through pyproject.toml's `[tool.pytest.ini_opt
   and stderr.
 - FLAT, SIZES, write_flat_folder, write_sheet, config_file: a user's own flat folder of mixed
   image formats with one label, its samplesheet and the config that points at it.
+- measured_table1(text), expected_table1(metric_frames): Table 1's measured cells as the
+  report wrote them, and as they follow from the per-image metrics TSVs (mean ± sample std
+  to 3 decimals), each as {(region, experiment, threshold_name): {metric: cell}}, so a test
+  compares the report's numbers with what it was built from instead of with constants.
 
 Fixtures live in conftest.py (drive, tiny_run: the session's one run of the tiny workflow).
 """
@@ -121,3 +125,51 @@ def config_file(workdir: Path, extra: str = "") -> Path:
     path = workdir / "own.yaml"
     path.write_text("dataset: {source: samplesheet, samplesheet: sheet.tsv}\n" + extra)
     return path
+
+
+# ----------------------------------------------------------------------------- Table 1
+
+TABLE1_METRICS = ("sensitivity", "specificity", "accuracy", "auc", "f1")  # the measured columns, in order
+REGIONS = {"within FOV": "fov", "whole image": "image"}
+
+
+def measured_table1(text: str) -> dict[tuple[str, str, str], dict[str, str]]:
+    """The rows of table1.md's "## Measured (...)" sections: (region, experiment,
+    threshold_name) -> {"n": ..., metric: cell} with the cells as written ("0.700 ± 0.100")."""
+    rows: dict[tuple[str, str, str], dict[str, str]] = {}
+    region = None
+    for line in text.splitlines():
+        if line.startswith("#"):
+            match = re.fullmatch(r"## Measured \((.+)\)", line.strip())
+            region = REGIONS.get(match[1], match[1]) if match else None
+            continue
+        if region is None or not line.startswith("| ") or line.startswith("| Training set |"):
+            continue
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        experiment, threshold, n = cells[1].strip("`"), cells[2].split(" = ")[0], cells[3]
+        key = (region, experiment, threshold)
+        assert key not in rows, f"two rows for {key} in Table 1"
+        rows[key] = {"n": n, **dict(zip(TABLE1_METRICS, cells[4:9]))}
+    return rows
+
+
+def _cell(values) -> str:
+    values = values.dropna()
+    if len(values) == 0:
+        return "—"
+    std = 0.0 if len(values) == 1 else float(values.std(ddof=1))
+    return f"{float(values.mean()):.3f} ± {std:.3f}"
+
+
+def expected_table1(metric_frames) -> dict[tuple[str, str, str], dict[str, str]]:
+    """What :func:`measured_table1` should find for these per-image metrics tables (one row
+    per image, region and threshold): each group's mean ± sample std over its images."""
+    import pandas as pd
+
+    data = pd.concat(list(metric_frames), ignore_index=True)
+    expected = {}
+    for (experiment, region, threshold), group in data.groupby(["experiment", "region", "threshold_name"], sort=False):
+        cells = {"n": str(group["image"].nunique())}
+        cells.update({m: _cell(pd.to_numeric(group[m], errors="coerce")) if m in group else "—" for m in TABLE1_METRICS})
+        expected[(str(region), str(experiment), str(threshold))] = cells
+    return expected

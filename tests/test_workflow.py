@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import TINY, planned_jobs, snakemake
+from helpers import TINY, expected_table1, measured_table1, planned_jobs, snakemake
 
 # tiny_run (conftest.py): one finished run of tests/data/tiny.yaml for the whole session
 
@@ -68,7 +68,15 @@ def test_report_outputs(tiny_run):
     assert experiments == {"all_labels", "synthetic", "reference_only", "self_trained", "frangi", "human (2nd observer)"}
     assert (summary["n_images"] == 2).all()
     table = (tiny_run / "results/metrics/table1.md").read_text()
-    for text in ("all_labels", "synthetic", "reference_only", "0.60 ± 0.10", "0.86 ± 0.04", "human",
+    # the measured cells (both regions) are the mean ± std of the per-image metrics they came from
+    files = {e: "human.tsv" if e.startswith("human") else f"{e}.tsv" for e in experiments}
+    metrics = [pd.read_csv(tiny_run / "results/metrics" / name, sep="\t", dtype={"image": str, "threshold_name": str})
+               for name in files.values()]
+    measured = measured_table1(table)
+    assert {experiment for _, experiment, _ in measured} == experiments
+    assert {region for region, _, _ in measured} == {"fov", "image"}
+    assert measured == expected_table1(metrics)
+    for text in ("all_labels", "synthetic", "reference_only", "human",
                  "zero labels: Frangi vesselness", "## Paired comparison", "## Self-training",
                  "| self_trained (`self_trained`) | reference_only (`reference_only`) |",
                  "Segmentations from `synthetic`: the config's final_experiment."):
