@@ -128,6 +128,7 @@ def _log(workdir: Path, image_id: str) -> str:
     return (workdir / f"results/logs/check_image/{image_id}.log").read_text()
 
 
+@pytest.mark.slow
 def test_labels_with_no_vessel_or_no_background_and_empty_fovs_stop_the_run(tmp_path):
     def edit(flat):
         shape = np.asarray(Image.open(flat / "ref_label.png")).shape
@@ -145,6 +146,7 @@ def test_labels_with_no_vessel_or_no_background_and_empty_fovs_stop_the_run(tmp_
     assert not (tmp_path / "results/data/index.tsv").exists()
 
 
+@pytest.mark.slow
 def test_a_label_that_is_all_vessel_within_its_fov_stops_the_run(tmp_path):
     def edit(flat):
         Image.fromarray(np.full((80, 72), 255, np.uint8)).save(flat / "t1_label.png")
@@ -156,6 +158,7 @@ def test_a_label_that_is_all_vessel_within_its_fov_stops_the_run(tmp_path):
     assert "t1_label.png: label marks every pixel within its FOV as vessel: there is no background" in t1
 
 
+@pytest.mark.slow
 def test_an_inverted_looking_label_is_a_warning_in_the_log_the_index_and_the_report(tmp_path):
     def edit(flat):
         label = np.asarray(Image.open(flat / "t1_label.png"))

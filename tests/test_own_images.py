@@ -14,6 +14,8 @@ from PIL import Image
 from cyclesynth.phantom import generate_phantom, phantom_style
 from helpers import SIZES, TINY, config_file, planned_jobs, snakemake, write_flat_folder, write_sheet
 
+pytestmark = pytest.mark.slow  # the whole workflow on a flat folder, through the `snakemake` command
+
 
 @pytest.fixture(scope="module")
 def own_run(tmp_path_factory):
@@ -24,7 +26,6 @@ def own_run(tmp_path_factory):
     return workdir
 
 
-@pytest.mark.slow
 def test_the_sheet_from_a_flat_folder(own_run):
     sheet = pd.read_csv(own_run / "sheet.tsv", sep="\t", dtype=str, keep_default_na=False)
     assert sheet.columns.tolist() == ["id", "image", "label", "role"]
@@ -33,7 +34,6 @@ def test_the_sheet_from_a_flat_folder(own_run):
     assert sheet["label"].tolist() == ["my images/ref_label.png", "", "", "", "", ""]
 
 
-@pytest.mark.slow
 def test_every_image_gets_mask_probability_and_overlay(own_run):
     folder = own_run / "results/segmentations/synthetic"
     for name in ("u1", "u2", "u3", "t1", "t2"):
@@ -50,7 +50,6 @@ def test_every_image_gets_mask_probability_and_overlay(own_run):
         assert iio.imread(own_run / f"results/synthetic/{name}.png").shape == (64, 64, 3)
 
 
-@pytest.mark.slow
 def test_report_lists_the_segmentations_and_says_nothing_was_scored(own_run):
     table1 = (own_run / "results/metrics/table1.md").read_text()
     assert "No image could be scored" in table1
@@ -68,7 +67,6 @@ def test_report_lists_the_segmentations_and_says_nothing_was_scored(own_run):
     assert "grayscale image converted to RGB" in (own_run / "results/logs/check_image/u2.log").read_text()
 
 
-@pytest.mark.slow
 def test_new_images_later_rerun_only_segment_new(own_run, tmp_path):
     new = own_run / "new"
     new.mkdir()
@@ -118,7 +116,6 @@ def test_bad_samplesheet_stops_the_plan(tmp_path, edit, message):
     assert not (tmp_path / "results/cyclegan").exists()
 
 
-@pytest.mark.slow
 def test_bad_label_contents_stop_before_any_training(tmp_path):
     """A label with three values and a label of another size than its image: the check jobs
     fail (naming row and column) and no training job starts."""

@@ -11,6 +11,8 @@ import yaml
 
 from helpers import TINY, planned_jobs, snakemake
 
+pytestmark = pytest.mark.slow  # one real run of the workflow with pretraining, dry runs against it
+
 TARGET = "results/synthetic/quality.tsv"
 
 

@@ -11,6 +11,8 @@ import yaml
 
 from helpers import TINY, planned_jobs, snakemake
 
+pytestmark = pytest.mark.slow  # dry runs against the session's finished workflow run (tiny_run)
+
 
 @pytest.fixture
 def finished(tiny_run):

@@ -24,6 +24,8 @@ import yaml
 
 from helpers import ROOT, TINY, planned_jobs, snakemake
 
+pytestmark = pytest.mark.slow  # the `snakemake` command with the SLURM profile
+
 PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 GPU_RULES = ("train_cyclegan", "train_unet", "predict", "segment")
 

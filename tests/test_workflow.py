@@ -7,6 +7,8 @@ import pytest
 
 from helpers import TINY, expected_table1, measured_table1, planned_jobs, snakemake
 
+pytestmark = pytest.mark.slow  # the whole workflow, through the `snakemake` command
+
 # tiny_run (conftest.py): one finished run of tests/data/tiny.yaml for the whole session
 
 
