@@ -19,6 +19,8 @@ import yaml
 from cyclesynth.phantom import write_phantom_dataset
 from helpers import TINY, snakemake
 
+pytestmark = pytest.mark.slow  # every test goes through the `snakemake` command (dry runs and real ones)
+
 
 
 def run(workdir: Path, *args: str, config: dict | None = None, configfile: Path = TINY) -> subprocess.CompletedProcess:
@@ -161,7 +163,6 @@ def _check_log(workdir: Path, image_id: str) -> str:
     return (workdir / f"results/logs/check_image/{image_id}.log").read_text()
 
 
-@pytest.mark.slow
 def test_broken_images_stop_the_run_before_any_training(broken_run):
     workdir, _, result = broken_run
     assert result.returncode != 0
@@ -171,7 +172,6 @@ def test_broken_images_stop_the_run_before_any_training(broken_run):
     assert not (workdir / "results/data/index.tsv").exists()
 
 
-@pytest.mark.slow
 def test_image_label_and_mask_of_different_sizes(broken_run):
     workdir, root, _ = broken_run
     assert (
@@ -181,7 +181,6 @@ def test_image_label_and_mask_of_different_sizes(broken_run):
     assert not (workdir / "results/data/checked/02.json").exists()
 
 
-@pytest.mark.slow
 def test_label_that_is_not_binary(broken_run):
     workdir, root, _ = broken_run
     log = _check_log(workdir, "03")
@@ -189,13 +188,11 @@ def test_label_that_is_not_binary(broken_run):
     assert "(expected only two values, such as 0 and 255)" in log
 
 
-@pytest.mark.slow
 def test_truncated_image(broken_run):
     workdir, root, _ = broken_run
     assert f"{root / 'training/images/04_training.tif'}: cannot read image" in _check_log(workdir, "04")
 
 
-@pytest.mark.slow
 def test_grayscale_image_is_converted_and_said_so(broken_run):
     workdir, root, _ = broken_run
     log = _check_log(workdir, "01")
@@ -203,7 +200,6 @@ def test_grayscale_image_is_converted_and_said_so(broken_run):
     assert (workdir / "results/data/checked/01.json").exists()
 
 
-@pytest.mark.slow
 def test_patch_size_larger_than_the_images(tmp_path, dataset):
     config = {**drive_config(dataset), "patches": {"size": 128, "stride": 128}, "unet": {"depth": 2}}
     checks_fail(tmp_path, config, "image is 64x64, smaller than the patch size 128 (config key patches.size)")
@@ -246,7 +242,6 @@ def test_experiment_with_an_unknown_training_set(tmp_path):
 # ----------------------------------------------------------------------------- the demo
 
 
-@pytest.mark.slow
 def test_demo_with_a_deleted_label_stops_naming_it(tmp_path):
     """The acceptance check of the issue on the tiny phantom settings: generate the data,
     delete one label, run again: it stops within 30 s, before any training, naming the file."""
@@ -264,7 +259,6 @@ def test_demo_with_a_deleted_label_stops_naming_it(tmp_path):
     assert not (tmp_path / "results/logs/train_cyclegan").exists()
 
 
-@pytest.mark.slow
 def test_synthetic_filter_keeping_nothing_shows_the_mse_table(tmp_path):
     result = run(tmp_path, "--cores", "2", "results/unet/synthetic/model.pt", config={"filter": {"max_mse": 1e-9}})
     assert result.returncode != 0

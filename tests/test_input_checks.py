@@ -71,6 +71,7 @@ def own_sheet(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_a_drive_preset_works_with_a_samplesheet_unchanged(own_sheet):
     """drive-cpu.yaml sets dataset.reference "21"; the sheet's reference is 'ref'."""
     result = snakemake(
@@ -82,6 +83,7 @@ def test_a_drive_preset_works_with_a_samplesheet_unchanged(own_sheet):
     assert "train_cyclegan" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("null", ["null", "~"])
 def test_null_on_the_command_line_clears_a_presets_reference(own_sheet, null):
     result = snakemake(
@@ -93,6 +95,7 @@ def test_null_on_the_command_line_clears_a_presets_reference(own_sheet, null):
     assert "differs from the reference" not in text
 
 
+@pytest.mark.slow
 def test_a_reference_given_on_the_command_line_must_agree_with_the_sheet(own_sheet):
     result = snakemake(
         own_sheet, "-n", "--config", "dataset={source: samplesheet, samplesheet: sheet.tsv, reference: u1}",
@@ -185,6 +188,7 @@ def test_an_inverted_looking_label_is_a_warning_in_the_log_the_index_and_the_rep
 # ---------------------------------------------------------------- 4. a folder given as a file
 
 
+@pytest.mark.slow
 def test_a_folder_in_the_samplesheet_is_called_a_folder(own_sheet):
     (own_sheet / "flat" / "u9").mkdir()
     sheet = own_sheet / "sheet.tsv"
