@@ -33,7 +33,7 @@ def drive():
 def tiny_run(tmp_path_factory):
     """One finished run of the whole workflow on tests/data/tiny.yaml, shared by the tests that
     only read it or dry-run against it (test_workflow, test_reruns, test_slurm's local run)."""
-    from test_workflow import snakemake
+    from helpers import snakemake
 
     workdir = tmp_path_factory.mktemp("tiny")
     snakemake(workdir, "--cores", "2")

@@ -19,6 +19,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_benchmark_prints_medians_of_five_runs(tmp_path):
     out = tmp_path / "bench.md"
     result = run("--configfile", str(CONFIG), "--sizes", "preset", "--drive", str(tmp_path / "none"),
@@ -66,6 +67,7 @@ def table_rows(text: str) -> list[list[str]]:
     return rows
 
 
+@pytest.mark.slow
 def test_precision_modes_compilation_and_processes_sharing_the_device_on_tiny_settings(tmp_path):
     """The GPU sections run end to end on the CPU, as scripts/gpu_check.sh runs them: every
     mode (precision, eager or compiled) for both networks (the CPU trains in float32,
@@ -116,6 +118,7 @@ def test_benchmark_refuses_unknown_modes(tmp_path):
     assert result.returncode == 2 and "none.json: no such file" in result.stderr
 
 
+@pytest.mark.slow
 def test_gpu_check_pieces_rehearse_on_the_cpu(tmp_path):
     """scripts/gpu_check.sh, the one call a GPU visit makes, with tiny settings on the CPU:
     the CUDA tests (skipped here), then the modes and share sections, each writing under OUT."""
@@ -133,6 +136,7 @@ def test_gpu_check_pieces_rehearse_on_the_cpu(tmp_path):
     assert wrong.returncode == 2 and "usage: bash scripts/gpu_check.sh prepare|pieces|drive" in wrong.stderr
 
 
+@pytest.mark.slow
 def test_cpu_precision_section_measures_both_networks_in_three_modes(tmp_path):
     """float32, bfloat16 and bfloat16 + channels_last for both networks; the header names the
     CPU's native bfloat16 support, each row the precision and the layout that really ran (the

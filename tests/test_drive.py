@@ -13,8 +13,7 @@ import pytest
 from cyclesynth.data.datasets import RoleSettings, plan_dataset, plan_drive
 from cyclesynth.data.images import read_binary, read_rgb
 
-from conftest import ROOT
-from test_workflow import planned_jobs, snakemake
+from helpers import ROOT, planned_jobs, snakemake
 
 DRIVE_HEIGHT, DRIVE_WIDTH = 584, 565
 
@@ -100,6 +99,7 @@ def test_human_row_matches_a_direct_computation(drive, tmp_path):
     assert round(fov["accuracy"].mean(), 4) == 0.9473
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("configfile", ["config/drive.yaml", "config/drive-cpu.yaml", "config/drive-gpu.yaml"])
 def test_drive_presets_plan_19_cyclegans_and_8_unets(drive, tmp_path, configfile):
     done = snakemake(tmp_path, "-n", "--config", f"dataset={{root: {drive}}}", configfile=ROOT / configfile)
@@ -113,6 +113,7 @@ def test_drive_presets_plan_19_cyclegans_and_8_unets(drive, tmp_path, configfile
     assert counts["frangi"] == 1 and counts["paired_comparison"] == 1
 
 
+@pytest.mark.slow
 def test_drive_gpu_preset_plans_the_papers_networks_pretrained_then_fine_tuned(drive, tmp_path):
     """config/drive-gpu.yaml: one pretraining and 19 fine-tunings with the paper's networks and
     preprocessing (ngf 64, 9 blocks, 70x70 D, 286/256 resize-crop), U-Nets of base 64, depth 4,
@@ -141,6 +142,7 @@ def test_drive_gpu_preset_plans_the_papers_networks_pretrained_then_fine_tuned(d
         assert all(re.search(r"resources:.*\bgpu=1\b", b) for b in blocks if b.startswith(rule + ":")), rule
 
 
+@pytest.mark.slow
 def test_drive_preset_without_root_names_the_key(tmp_path):
     done = snakemake(tmp_path, "-n", configfile=ROOT / "config/drive.yaml", check=False)
     assert done.returncode != 0

@@ -17,7 +17,9 @@ import pytest
 import yaml
 
 from cyclesynth.data.phantom.io import write_phantom_dataset
-from test_workflow import TINY, snakemake
+from helpers import TINY, snakemake
+
+pytestmark = pytest.mark.slow  # every test goes through the `snakemake` command (dry runs and real ones)
 
 
 

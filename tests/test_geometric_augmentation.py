@@ -274,7 +274,7 @@ def dataclasses_replace(settings: UNetSettings, **changes) -> UNetSettings:
 def test_mode_lists_agree_with_the_schema_and_the_workflow():
     import yaml
 
-    from conftest import ROOT
+    from helpers import ROOT
     from cyclesynth.pipeline import workflow_config
     from cyclesynth.segmentation.augmentation import AUGMENT_MODES, GEOMETRIC_MODES
 

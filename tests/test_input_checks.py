@@ -12,9 +12,8 @@ from PIL import Image
 
 from cyclesynth.data.phantom.render import generate_phantom
 from cyclesynth.data.phantom.style import phantom_style
-from test_layouts import cli
-from test_own_images import config_file, write_flat_folder, write_sheet
-from test_workflow import ROOT, TINY, snakemake
+from helpers import ROOT, TINY, config_file, snakemake, write_flat_folder, write_sheet
+from helpers import samplesheet_cli as cli
 
 CHASE_IDS = [f"Image_{n:02d}{side}" for n in range(1, 7) for side in "LR"]  # 12 images
 
@@ -73,6 +72,7 @@ def own_sheet(tmp_path):
     return tmp_path
 
 
+@pytest.mark.slow
 def test_a_drive_preset_works_with_a_samplesheet_unchanged(own_sheet):
     """drive-cpu.yaml sets dataset.reference "21"; the sheet's reference is 'ref'."""
     result = snakemake(
@@ -84,6 +84,7 @@ def test_a_drive_preset_works_with_a_samplesheet_unchanged(own_sheet):
     assert "train_cyclegan" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("null", ["null", "~"])
 def test_null_on_the_command_line_clears_a_presets_reference(own_sheet, null):
     result = snakemake(
@@ -95,6 +96,7 @@ def test_null_on_the_command_line_clears_a_presets_reference(own_sheet, null):
     assert "differs from the reference" not in text
 
 
+@pytest.mark.slow
 def test_a_reference_given_on_the_command_line_must_agree_with_the_sheet(own_sheet):
     result = snakemake(
         own_sheet, "-n", "--config", "dataset={source: samplesheet, samplesheet: sheet.tsv, reference: u1}",
@@ -130,6 +132,7 @@ def _log(workdir: Path, image_id: str) -> str:
     return (workdir / f"results/logs/check_image/{image_id}.log").read_text()
 
 
+@pytest.mark.slow
 def test_labels_with_no_vessel_or_no_background_and_empty_fovs_stop_the_run(tmp_path):
     def edit(flat):
         shape = np.asarray(Image.open(flat / "ref_label.png")).shape
@@ -147,6 +150,7 @@ def test_labels_with_no_vessel_or_no_background_and_empty_fovs_stop_the_run(tmp_
     assert not (tmp_path / "results/data/index.tsv").exists()
 
 
+@pytest.mark.slow
 def test_a_label_that_is_all_vessel_within_its_fov_stops_the_run(tmp_path):
     def edit(flat):
         Image.fromarray(np.full((80, 72), 255, np.uint8)).save(flat / "t1_label.png")
@@ -158,6 +162,7 @@ def test_a_label_that_is_all_vessel_within_its_fov_stops_the_run(tmp_path):
     assert "t1_label.png: label marks every pixel within its FOV as vessel: there is no background" in t1
 
 
+@pytest.mark.slow
 def test_an_inverted_looking_label_is_a_warning_in_the_log_the_index_and_the_report(tmp_path):
     def edit(flat):
         label = np.asarray(Image.open(flat / "t1_label.png"))
@@ -184,6 +189,7 @@ def test_an_inverted_looking_label_is_a_warning_in_the_log_the_index_and_the_rep
 # ---------------------------------------------------------------- 4. a folder given as a file
 
 
+@pytest.mark.slow
 def test_a_folder_in_the_samplesheet_is_called_a_folder(own_sheet):
     (own_sheet / "flat" / "u9").mkdir()
     sheet = own_sheet / "sheet.tsv"

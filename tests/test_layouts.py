@@ -1,8 +1,6 @@
 """`cyclesynth samplesheet`: the DRIVE, CHASE_DB1, HRF and STARE namings and any folder (glob),
 each tested on phantom files written in that naming (none of these datasets can be downloaded)."""
 
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +12,7 @@ from cyclesynth.data.phantom.render import generate_phantom
 from cyclesynth.data.phantom.style import phantom_style
 from cyclesynth.data.phantom.io import write_phantom_dataset
 from cyclesynth.data.samplesheet import read_samplesheet
+from helpers import samplesheet_cli as cli
 
 
 def _phantom(seed, size=48):
@@ -25,31 +24,6 @@ def _phantom(seed, size=48):
 def _save(array, path, **kwargs):
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(array).save(path, **kwargs)
-
-
-def cli(*args, cwd=None):
-    """`cyclesynth samplesheet ...` in this process (as the console script runs it): its exit
-    code and what it wrote to stderr."""
-    import contextlib
-    import io
-    import os
-    import types
-
-    from cyclesynth.pipeline.cli import main
-
-    stderr, here = io.StringIO(), os.getcwd()
-    try:
-        os.chdir(cwd or here)
-        with contextlib.redirect_stderr(stderr):
-            try:
-                code = main(["samplesheet", *map(str, args)])
-            except SystemExit as exit_:
-                code = exit_.code if isinstance(exit_.code, int) else 1
-                if not isinstance(exit_.code, int):
-                    print(exit_.code, file=sys.stderr)
-    finally:
-        os.chdir(here)
-    return types.SimpleNamespace(returncode=code, stderr=stderr.getvalue())
 
 
 def _ok(result):

@@ -13,54 +13,9 @@ from PIL import Image
 
 from cyclesynth.data.phantom.render import generate_phantom
 from cyclesynth.data.phantom.style import phantom_style
-from test_workflow import planned_jobs, snakemake
+from helpers import SIZES, TINY, config_file, planned_jobs, snakemake, write_flat_folder, write_sheet
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ROOT / "tests" / "data" / "tiny.yaml"
-
-# name: (seed, height, width, how it is written)
-FLAT = {
-    "ref": (1, 64, 64, "jpg"),
-    "u1": (2, 64, 64, "jpg"),
-    "u2": (3, 80, 72, "tif16"),  # 16-bit grayscale TIFF of another size
-    "u3": (4, 64, 64, "grey"),  # 8-bit grayscale PNG
-    "t1": (5, 80, 72, "jpg"),
-    "t2": (6, 64, 64, "bmp"),
-}
-SIZES = {name: (h, w) for name, (_, h, w, _) in FLAT.items()}
-
-
-def write_flat_folder(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, (seed, height, width, kind) in FLAT.items():
-        rgb, label, _ = generate_phantom(seed, height, width, phantom_style(seed))
-        rgb8 = (rgb * 255).round().astype(np.uint8)
-        if kind == "jpg":
-            Image.fromarray(rgb8).save(folder / f"{name}.jpg", quality=95)
-        elif kind == "tif16":
-            Image.fromarray((rgb[:, :, 1] * 65535).round().astype(np.uint16)).save(folder / f"{name}.tif")
-        elif kind == "grey":
-            Image.fromarray(rgb8[:, :, 1]).save(folder / f"{name}.png")
-        else:
-            Image.fromarray(rgb8).save(folder / f"{name}.{kind}")
-        if name == "ref":  # the one label: a PNG with values 0 and 1
-            Image.fromarray(label.astype(np.uint8)).save(folder / "ref_label.png")
-
-
-def write_sheet(workdir: Path, folder: str = "flat") -> Path:
-    """`cyclesynth samplesheet` for the flat folder (in this process, in ``workdir``)."""
-    from test_layouts import cli
-
-    result = cli("--images", f"{folder}/u*", "--reference", f"{folder}/ref.jpg", "--label", f"{folder}/ref_label.png",
-                 "--test", f"{folder}/t*", "--out", "sheet.tsv", cwd=workdir)
-    assert result.returncode == 0, result.stderr
-    return workdir / "sheet.tsv"
-
-
-def config_file(workdir: Path, extra: str = "") -> Path:
-    path = workdir / "own.yaml"
-    path.write_text("dataset: {source: samplesheet, samplesheet: sheet.tsv}\n" + extra)
-    return path
+pytestmark = pytest.mark.slow  # the whole workflow on a flat folder, through the `snakemake` command
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +27,6 @@ def own_run(tmp_path_factory):
     return workdir
 
 
-@pytest.mark.slow
 def test_the_sheet_from_a_flat_folder(own_run):
     sheet = pd.read_csv(own_run / "sheet.tsv", sep="\t", dtype=str, keep_default_na=False)
     assert sheet.columns.tolist() == ["id", "image", "label", "role"]
@@ -81,7 +35,6 @@ def test_the_sheet_from_a_flat_folder(own_run):
     assert sheet["label"].tolist() == ["my images/ref_label.png", "", "", "", "", ""]
 
 
-@pytest.mark.slow
 def test_every_image_gets_mask_probability_and_overlay(own_run):
     folder = own_run / "results/segmentations/synthetic"
     for name in ("u1", "u2", "u3", "t1", "t2"):
@@ -98,7 +51,6 @@ def test_every_image_gets_mask_probability_and_overlay(own_run):
         assert iio.imread(own_run / f"results/synthetic/{name}.png").shape == (64, 64, 3)
 
 
-@pytest.mark.slow
 def test_report_lists_the_segmentations_and_says_nothing_was_scored(own_run):
     table1 = (own_run / "results/metrics/table1.md").read_text()
     assert "No image could be scored" in table1
@@ -116,7 +68,6 @@ def test_report_lists_the_segmentations_and_says_nothing_was_scored(own_run):
     assert "grayscale image converted to RGB" in (own_run / "results/logs/check_image/u2.log").read_text()
 
 
-@pytest.mark.slow
 def test_new_images_later_rerun_only_segment_new(own_run, tmp_path):
     new = own_run / "new"
     new.mkdir()
@@ -166,7 +117,6 @@ def test_bad_samplesheet_stops_the_plan(tmp_path, edit, message):
     assert not (tmp_path / "results/cyclegan").exists()
 
 
-@pytest.mark.slow
 def test_bad_label_contents_stop_before_any_training(tmp_path):
     """A label with three values and a label of another size than its image: the check jobs
     fail (naming row and column) and no training job starts."""

@@ -9,7 +9,9 @@ import pytest
 import torch
 import yaml
 
-from test_workflow import TINY, planned_jobs, snakemake
+from helpers import TINY, planned_jobs, snakemake
+
+pytestmark = pytest.mark.slow  # one real run of the workflow with pretraining, dry runs against it
 
 TARGET = "results/synthetic/quality.tsv"
 

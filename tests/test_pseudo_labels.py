@@ -290,11 +290,12 @@ def test_paired_order_puts_students_before_their_teachers():
 # ------------------------------------------------------------------------------ the DAG
 
 
+@pytest.mark.slow
 def test_two_rounds_in_the_dag(tmp_path):
     """Through the snakemake command: a second round taught by the tiny run's self_trained;
     its pseudo_label job waits for self_trained's U-Net, which waits for reference_only's
     pseudo-labels, which wait for reference_only's U-Net."""
-    from test_workflow import planned_jobs, snakemake
+    from helpers import planned_jobs, snakemake
 
     second = tmp_path / "second.yaml"
     second.write_text(
@@ -351,8 +352,9 @@ def test_the_self_training_section_and_the_transductive_note():
     assert "This run is transductive: dataset.include_test_as_unlabeled is true" in text
 
 
+@pytest.mark.slow
 def test_test_images_are_pseudo_labeled_only_in_a_transductive_run(tmp_path):
-    from test_workflow import snakemake
+    from helpers import snakemake
 
     plain = snakemake(tmp_path, "-n", "-p").stdout
     assert "results/pseudo_labels/reference_only/04_pseudo_label.png" in plain and "01_pseudo_label" not in plain

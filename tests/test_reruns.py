@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from test_workflow import TINY, planned_jobs, snakemake
+from helpers import TINY, planned_jobs, snakemake
+
+pytestmark = pytest.mark.slow  # dry runs against the session's finished workflow run (tiny_run)
 
 
 @pytest.fixture

@@ -15,6 +15,8 @@ import torch
 from cyclesynth.synthesis.cyclegan import load_generator
 from cyclesynth.data.phantom.io import write_phantom_image
 
+pytestmark = pytest.mark.slow  # a 40-epoch CycleGAN training killed, resumed and run again uninterrupted
+
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS = {
     "ngf": 8, "ndf": 8, "n_blocks": 1, "n_layers_d": 2, "preprocess": "native",

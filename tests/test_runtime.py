@@ -25,9 +25,12 @@ def test_device_selection():
 
 def test_threads_follow_the_setting():
     before = torch.get_num_threads()
-    set_threads(1)
-    assert torch.get_num_threads() == 1
-    set_threads(before)
+    wanted = 2 if before == 1 else 1  # not the count already set: a no-op must fail
+    try:
+        set_threads(wanted)
+        assert torch.get_num_threads() == wanted
+    finally:
+        set_threads(before)
 
 
 def test_seeding_and_random_state_round_trip():

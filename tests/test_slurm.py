@@ -22,7 +22,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from test_workflow import ROOT, TINY, planned_jobs, snakemake
+from helpers import ROOT, TINY, planned_jobs, snakemake
+
+pytestmark = pytest.mark.slow  # the `snakemake` command with the SLURM profile
 
 PROFILE = ROOT / "workflow" / "profiles" / "slurm"
 GPU_RULES = ("train_cyclegan", "train_unet", "predict", "segment")
@@ -107,11 +109,19 @@ def test_one_submission_holds_k_cyclegans_and_asks_for_one_gpu(tmp_path):
         "results/cyclegan/04/generator.pt", "results/cyclegan/05/generator.pt",
     ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def submitted_images() -> set[str]:
+        texts = [path.read_text() for path in record.glob("sbatch.*")]
+        return {image for text in texts for image in re.findall(r"train_cyclegan:image=(\d+)", text)}
+
     try:
+        # wait until every planned train_cyclegan job is in a submission (then no second one
+        # can follow: nothing is left to submit) or a second submission shows that they were
+        # split; not for a fixed time
         deadline = time.monotonic() + 120
-        while not list(record.glob("sbatch.*")) and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.5)
-        time.sleep(2)  # would a second submission follow?
+        while (submitted_images() != {"04", "05"} and len(list(record.glob("sbatch.*"))) < 2
+               and time.monotonic() < deadline and process.poll() is None):
+            time.sleep(0.2)
     finally:
         process.send_signal(signal.SIGINT)
         try:

@@ -6,7 +6,7 @@ import pytest
 
 from cyclesynth.data.datasets import DatasetError, RoleSettings, assign_roles, validation_ids
 from cyclesynth.segmentation.experiments import training_pairs
-from test_workflow import TINY, planned_jobs, snakemake
+from helpers import TINY, planned_jobs, snakemake
 
 
 def _table(n_training=4, n_test=1):
@@ -64,6 +64,7 @@ def test_a_samplesheet_validation_row_needs_a_label(tmp_path):
     assert index["unlabeled"].tolist() == [False, False, True]
 
 
+@pytest.mark.slow
 def test_the_dag_never_trains_on_a_validation_image_and_scores_it_apart(tmp_path):
     """Through the snakemake command: the tiny phantoms (reference 03, unlabeled 04 and 05,
     tests 01 and 02) with 05 held out: no CycleGAN for 05, one evaluate_validation job per

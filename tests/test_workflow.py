@@ -1,38 +1,13 @@
 """The whole Snakemake DAG, through the `snakemake` command, on tiny phantom data."""
 
-import re
-import subprocess
-import sys
-from pathlib import Path
-
 import imageio.v3 as iio
 import numpy as np
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = ROOT / "tests" / "data" / "tiny.yaml"
+from helpers import TINY, expected_table1, measured_table1, planned_jobs, snakemake
 
-
-def snakemake(
-    workdir: Path, *args: str, configfile: Path | list[Path] = TINY, check: bool = True
-) -> subprocess.CompletedProcess:
-    """``snakemake`` in ``workdir`` with ``configfile`` (one file or several, later ones win)."""
-    configfiles = configfile if isinstance(configfile, list) else [configfile]
-    command = [
-        sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-        "--configfile", *map(str, configfiles), *args,
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
-    if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}")
-    return result
-
-
-def planned_jobs(output: str) -> dict[str, int]:
-    table = output[output.index("Job stats:"):]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
-
+pytestmark = pytest.mark.slow  # the whole workflow, through the `snakemake` command
 
 # tiny_run (conftest.py): one finished run of tests/data/tiny.yaml for the whole session
 
@@ -95,7 +70,15 @@ def test_report_outputs(tiny_run):
     assert experiments == {"all_labels", "synthetic", "reference_only", "self_trained", "frangi", "human (2nd observer)"}
     assert (summary["n_images"] == 2).all()
     table = (tiny_run / "results/metrics/table1.md").read_text()
-    for text in ("all_labels", "synthetic", "reference_only", "0.60 ± 0.10", "0.86 ± 0.04", "human",
+    # the measured cells (both regions) are the mean ± std of the per-image metrics they came from
+    files = {e: "human.tsv" if e.startswith("human") else f"{e}.tsv" for e in experiments}
+    metrics = [pd.read_csv(tiny_run / "results/metrics" / name, sep="\t", dtype={"image": str, "threshold_name": str})
+               for name in files.values()]
+    measured = measured_table1(table)
+    assert {experiment for _, experiment, _ in measured} == experiments
+    assert {region for region, _, _ in measured} == {"fov", "image"}
+    assert measured == expected_table1(metrics)
+    for text in ("all_labels", "synthetic", "reference_only", "human",
                  "zero labels: Frangi vesselness", "## Paired comparison", "## Self-training",
                  "| self_trained (`self_trained`) | reference_only (`reference_only`) |",
                  "Segmentations from `synthetic`: the config's final_experiment."):

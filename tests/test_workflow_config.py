@@ -253,6 +253,7 @@ def drive_standin(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", ["drive.yaml", "drive-cpu.yaml", "drive-gpu.yaml"])
 def test_presets_run_their_own_experiments_only(preset, tmp_path, drive_standin):
     """Through the snakemake command: the jobs' U-Net settings are the preset's, none of the
