@@ -42,7 +42,7 @@ rule report:
     benchmark:
         "results/benchmarks/report.tsv"
     conda:
-        "../../envs/cyclesynth.yaml"
+        CONDA_ENV
     params:
         options=report_options,
         labels=wc.as_json(wc.experiment_labels(config)),

@@ -9,7 +9,7 @@ rule train_unet:
     benchmark:
         "results/benchmarks/train_unet/{experiment}.tsv"
     conda:
-        "../../envs/cyclesynth.yaml"
+        CONDA_ENV
     threads: resource("train_unet", "threads")
     resources:
         mem_mb=resource("train_unet", "mem_mb"),
@@ -56,7 +56,7 @@ rule pseudo_label:
     benchmark:
         "results/benchmarks/pseudo_label/{teacher}.tsv"
     conda:
-        "../../envs/cyclesynth.yaml"
+        CONDA_ENV
     threads: resource("train_unet", "threads")
     resources:
         mem_mb=resource("train_unet", "mem_mb"),
@@ -91,7 +91,7 @@ rule predict:
     benchmark:
         "results/benchmarks/predict/{experiment}.tsv"
     conda:
-        "../../envs/cyclesynth.yaml"
+        CONDA_ENV
     threads: resource("train_unet", "threads")
     resources:
         mem_mb=resource("train_unet", "mem_mb"),
@@ -119,7 +119,7 @@ rule evaluate:
     benchmark:
         "results/benchmarks/evaluate/{experiment}.tsv"
     conda:
-        "../../envs/cyclesynth.yaml"
+        CONDA_ENV
     params:
         predictions_dir=lambda wildcards, input: os.path.dirname(input.probabilities[0]),
         thresholds=wc.as_json(wc.thresholds(config)),
@@ -142,7 +142,7 @@ rule evaluate_human:
     benchmark:
         "results/benchmarks/evaluate_human.tsv"
     conda:
-        "../../envs/cyclesynth.yaml"
+        CONDA_ENV
     params:
         cyclesynth=CYCLESYNTH,
     shell:
@@ -173,7 +173,7 @@ rule segment:
     benchmark:
         "results/benchmarks/segment/{experiment}.tsv"
     conda:
-        "../../envs/cyclesynth.yaml"
+        CONDA_ENV
     threads: resource("train_unet", "threads")
     resources:
         mem_mb=resource("train_unet", "mem_mb"),
