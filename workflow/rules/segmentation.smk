@@ -57,11 +57,11 @@ rule pseudo_label:
         "results/benchmarks/pseudo_label/{teacher}.tsv"
     conda:
         CONDA_ENV
-    threads: resource("train_unet", "threads")
+    threads: resource("pseudo_label", "threads")
     resources:
-        mem_mb=resource("train_unet", "mem_mb"),
-        runtime=resource("default", "runtime"),
-        gpu=resource("train_unet", "gpu"),
+        mem_mb=resource("pseudo_label", "mem_mb"),
+        runtime=resource("pseudo_label", "runtime"),
+        gpu=resource("pseudo_label", "gpu"),
     params:
         out_dir=lambda wildcards, output: os.path.dirname(output.table),
         band=lambda wildcards: wc.teacher_band(config, wildcards.teacher),
@@ -92,11 +92,11 @@ rule predict:
         "results/benchmarks/predict/{experiment}.tsv"
     conda:
         CONDA_ENV
-    threads: resource("train_unet", "threads")
+    threads: resource("predict", "threads")
     resources:
-        mem_mb=resource("train_unet", "mem_mb"),
-        runtime=resource("default", "runtime"),
-        gpu=resource("train_unet", "gpu"),
+        mem_mb=resource("predict", "mem_mb"),
+        runtime=resource("predict", "runtime"),
+        gpu=resource("predict", "gpu"),
     params:
         out_dir=lambda wildcards, output: os.path.dirname(output.masks[0]),
         prediction=wc.prediction_options(config),
@@ -174,11 +174,11 @@ rule segment:
         "results/benchmarks/segment/{experiment}.tsv"
     conda:
         CONDA_ENV
-    threads: resource("train_unet", "threads")
+    threads: resource("segment", "threads")
     resources:
-        mem_mb=resource("train_unet", "mem_mb"),
-        runtime=resource("default", "runtime"),
-        gpu=resource("train_unet", "gpu"),
+        mem_mb=resource("segment", "mem_mb"),
+        runtime=resource("segment", "runtime"),
+        gpu=resource("segment", "gpu"),
     params:
         out_dir=lambda wildcards, output: os.path.dirname(output.table),
         names=SEGMENTED,
