@@ -62,6 +62,9 @@ PATCH_STRIDE = config["patches"]["stride"]
 
 # Runs the package from this checkout (with or without `pip install -e .`, inside or outside
 # the conda environment of envs/cyclesynth.yaml).
+# The conda environment of every rule; Snakemake resolves the path relative to the rule's
+# file (all of them in workflow/rules/), whether written there or given through this name.
+CONDA_ENV = "../../envs/cyclesynth.yaml"
 CYCLESYNTH = f"PYTHONPATH='{SRC}'${{PYTHONPATH:+:$PYTHONPATH}} python -m cyclesynth"
 
 

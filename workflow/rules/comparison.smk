@@ -33,7 +33,7 @@ rule frangi:
     benchmark:
         "results/benchmarks/frangi.tsv"
     conda:
-        "../../envs/cyclesynth.yaml"
+        CONDA_ENV
     params:
         sigmas=config["frangi"]["sigmas"],
         out_dir=lambda wildcards, output: os.path.dirname(output.masks[0]),
@@ -53,7 +53,7 @@ rule paired_comparison:
     benchmark:
         "results/benchmarks/paired_comparison.tsv"
     conda:
-        "../../envs/cyclesynth.yaml"
+        CONDA_ENV
     params:
         metrics=lambda wildcards, input: " ".join(
             f"{e}={p}" for e, p in zip(ONE_LABEL, input.metrics)

@@ -11,7 +11,7 @@ rule generate_phantom_training:
     benchmark:
         "results/benchmarks/generate_phantom/training_{id}.tsv"
     conda:
-        "../../envs/cyclesynth.yaml"
+        CONDA_ENV
     params:
         root=lambda wildcards, output: Path(output.image).parents[2],
         height=PHANTOM["height"],
@@ -35,7 +35,7 @@ rule generate_phantom_test:
     benchmark:
         "results/benchmarks/generate_phantom/test_{id}.tsv"
     conda:
-        "../../envs/cyclesynth.yaml"
+        CONDA_ENV
     params:
         root=lambda wildcards, output: Path(output.image).parents[2],
         height=PHANTOM["height"],
@@ -62,7 +62,7 @@ rule check_image:
         "results/benchmarks/check_image/{id}.tsv"
     priority: 100
     conda:
-        "../../envs/cyclesynth.yaml"
+        CONDA_ENV
     params:
         annotations=lambda wildcards, input: " ".join(
             f"--{kind} {shlex.quote(getattr(input, kind))}"
@@ -98,7 +98,7 @@ rule prepare_dataset:
         "results/benchmarks/prepare_dataset.tsv"
     priority: 100
     conda:
-        "../../envs/cyclesynth.yaml"
+        CONDA_ENV
     params:
         source=lambda wildcards, input: (
             f"--samplesheet {shlex.quote(input.samplesheet[0])}"

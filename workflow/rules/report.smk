@@ -14,27 +14,27 @@ rule report:
         ),
         synthetic_examples=report(
             "results/figures/synthetic_examples.png",
-            caption="../report/figures.rst",
+            caption="../report/synthetic_examples.rst",
             category="Figures",
         ),
         rejected_synthetic=report(
             "results/figures/rejected_synthetic.png",
-            caption="../report/figures.rst",
+            caption="../report/rejected_synthetic.rst",
             category="Figures",
         ),
         synthetic_mse=report(
             "results/figures/synthetic_mse.png",
-            caption="../report/figures.rst",
+            caption="../report/synthetic_mse.rst",
             category="Figures",
         ),
         segmentations=report(
             "results/figures/segmentations.png",
-            caption="../report/figures.rst",
+            caption="../report/segmentation_examples.rst",
             category="Figures",
         ),
         loss_curves=report(
             "results/figures/loss_curves.png",
-            caption="../report/figures.rst",
+            caption="../report/loss_curves.rst",
             category="Figures",
         ),
     log:
@@ -42,7 +42,7 @@ rule report:
     benchmark:
         "results/benchmarks/report.tsv"
     conda:
-        "../../envs/cyclesynth.yaml"
+        CONDA_ENV
     params:
         options=report_options,
         labels=wc.as_json(wc.experiment_labels(config)),

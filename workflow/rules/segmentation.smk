@@ -9,7 +9,7 @@ rule train_unet:
     benchmark:
         "results/benchmarks/train_unet/{experiment}.tsv"
     conda:
-        "../../envs/cyclesynth.yaml"
+        CONDA_ENV
     threads: resource("train_unet", "threads")
     resources:
         mem_mb=resource("train_unet", "mem_mb"),
@@ -56,12 +56,12 @@ rule pseudo_label:
     benchmark:
         "results/benchmarks/pseudo_label/{teacher}.tsv"
     conda:
-        "../../envs/cyclesynth.yaml"
-    threads: resource("train_unet", "threads")
+        CONDA_ENV
+    threads: resource("pseudo_label", "threads")
     resources:
-        mem_mb=resource("train_unet", "mem_mb"),
-        runtime=resource("default", "runtime"),
-        gpu=resource("train_unet", "gpu"),
+        mem_mb=resource("pseudo_label", "mem_mb"),
+        runtime=resource("pseudo_label", "runtime"),
+        gpu=resource("pseudo_label", "gpu"),
     params:
         out_dir=lambda wildcards, output: os.path.dirname(output.table),
         band=lambda wildcards: wc.teacher_band(config, wildcards.teacher),
@@ -91,12 +91,12 @@ rule predict:
     benchmark:
         "results/benchmarks/predict/{experiment}.tsv"
     conda:
-        "../../envs/cyclesynth.yaml"
-    threads: resource("train_unet", "threads")
+        CONDA_ENV
+    threads: resource("predict", "threads")
     resources:
-        mem_mb=resource("train_unet", "mem_mb"),
-        runtime=resource("default", "runtime"),
-        gpu=resource("train_unet", "gpu"),
+        mem_mb=resource("predict", "mem_mb"),
+        runtime=resource("predict", "runtime"),
+        gpu=resource("predict", "gpu"),
     params:
         out_dir=lambda wildcards, output: os.path.dirname(output.masks[0]),
         prediction=wc.prediction_options(config),
@@ -119,7 +119,7 @@ rule evaluate:
     benchmark:
         "results/benchmarks/evaluate/{experiment}.tsv"
     conda:
-        "../../envs/cyclesynth.yaml"
+        CONDA_ENV
     params:
         predictions_dir=lambda wildcards, input: os.path.dirname(input.probabilities[0]),
         thresholds=wc.as_json(wc.thresholds(config)),
@@ -142,7 +142,7 @@ rule evaluate_human:
     benchmark:
         "results/benchmarks/evaluate_human.tsv"
     conda:
-        "../../envs/cyclesynth.yaml"
+        CONDA_ENV
     params:
         cyclesynth=CYCLESYNTH,
     shell:
@@ -173,12 +173,12 @@ rule segment:
     benchmark:
         "results/benchmarks/segment/{experiment}.tsv"
     conda:
-        "../../envs/cyclesynth.yaml"
-    threads: resource("train_unet", "threads")
+        CONDA_ENV
+    threads: resource("segment", "threads")
     resources:
-        mem_mb=resource("train_unet", "mem_mb"),
-        runtime=resource("default", "runtime"),
-        gpu=resource("train_unet", "gpu"),
+        mem_mb=resource("segment", "mem_mb"),
+        runtime=resource("segment", "runtime"),
+        gpu=resource("segment", "gpu"),
     params:
         out_dir=lambda wildcards, output: os.path.dirname(output.table),
         names=SEGMENTED,

@@ -21,7 +21,7 @@ rule pretrain_cyclegan:
     benchmark:
         "results/benchmarks/pretrain_cyclegan.tsv"
     conda:
-        "../../envs/cyclesynth.yaml"
+        CONDA_ENV
     threads: resource("pretrain_cyclegan", "threads")
     resources:
         mem_mb=resource("pretrain_cyclegan", "mem_mb"),
@@ -67,7 +67,7 @@ rule train_cyclegan:
     group:
         "cyclegans"
     conda:
-        "../../envs/cyclesynth.yaml"
+        CONDA_ENV
     threads: resource("train_cyclegan", "threads")
     resources:
         mem_mb=resource("train_cyclegan", "mem_mb"),
@@ -104,7 +104,7 @@ rule synthesize:
     benchmark:
         "results/benchmarks/synthesize/{image}.tsv"
     conda:
-        "../../envs/cyclesynth.yaml"
+        CONDA_ENV
     threads: resource("default", "threads")
     resources:
         mem_mb=resource("default", "mem_mb"),
@@ -142,7 +142,7 @@ rule filter_synthetic:
     benchmark:
         "results/benchmarks/filter_synthetic.tsv"
     conda:
-        "../../envs/cyclesynth.yaml"
+        CONDA_ENV
     params:
         images=UNLABELED,
         fov=reference_fov_option,

@@ -1,0 +1,134 @@
+"""The presets (config/*.yaml, tests/data/tiny.yaml) resolve to the configs they resolved to
+before they were cut down to what departs from their defaults.
+
+``resolve`` repeats what a run does to its config: Snakemake loads config/config.yaml (the
+Snakefile's ``configfile:``) and merges the ``--configfile`` files and ``--config`` values
+over it key by key; workflow/rules/common.smk then takes the experiments from
+``workflow_config.run_experiments`` (a preset's experiment replaces the demo's whole), coerces
+and checks the config against config/schema.yaml, lets Snakemake's ``validate`` fill in the
+schema's defaults, runs ``check_config`` and ``ignore_preset_reference``.
+tests/data/resolved_presets/*.json hold the resolved configs of the presets as they were at
+6d05518 (``python tests/test_presets.py`` writes them; run it only where the presets' resolved
+configs are meant to change). ``test_resolve_is_the_workflows_resolution`` checks ``resolve``
+against the MD5 that Snakemake prints of the config the workflow ended up with.
+"""
+
+import copy
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.utils import update_config, validate
+
+from cyclesynth import config_validation
+from cyclesynth import workflow_config as wc
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "config" / "config.yaml"
+SCHEMA = ROOT / "config" / "schema.yaml"
+FIXTURES = Path(__file__).resolve().parent / "data" / "resolved_presets"
+# the DRIVE presets need a root (check_config asks for one); the folder is not read
+DRIVE_ROOT = ["dataset={root: /path/to/DRIVE}"]
+# name -> the --configfile (None: the demo, no --configfile) and --config of a run
+PRESETS = {
+    "demo": (None, []),
+    "config": ("config/config.yaml", []),
+    "drive": ("config/drive.yaml", DRIVE_ROOT),
+    "drive-cpu": ("config/drive-cpu.yaml", DRIVE_ROOT),
+    "drive-gpu": ("config/drive-gpu.yaml", DRIVE_ROOT),
+    "drive-cpu-scratch": ("config/drive-cpu.yaml", [*DRIVE_ROOT, "cyclegan={init: scratch}"]),
+    "tiny": ("tests/data/tiny.yaml", []),
+}
+# resources keys added after the fixtures were written: name -> what the rule got before
+# (the U-Net rules predict, segment and pseudo_label took train_unet's threads, mem_mb and gpu
+# and the default runtime)
+ADDED_RESOURCES = ("predict", "segment", "pseudo_label")
+
+
+def resolve(configfile: str | None, config_args: list[str] = ()) -> dict:
+    """The config a run with ``--configfile configfile --config *config_args`` works with."""
+    from snakemake.cli import parse_config  # how Snakemake reads --config
+
+    overrides = parse_config(list(config_args))
+    demo = yaml.safe_load(DEMO.read_text()) or {}
+    files = [] if configfile is None else [yaml.safe_load((ROOT / configfile).read_text()) or {}]
+    overwrite: dict = {}
+    for values in files:
+        update_config(overwrite, copy.deepcopy(values))
+    update_config(overwrite, copy.deepcopy(overrides))
+    config = copy.deepcopy(demo)
+    update_config(config, overwrite)
+    config["experiments"] = wc.run_experiments(demo.get("experiments"), files, overrides)
+    config.update(config_validation.check_against_schema(config, yaml.safe_load(SCHEMA.read_text())))
+    validate(config, schema=str(SCHEMA), set_default=True)
+    wc.check_config(config)
+    wc.ignore_preset_reference(config, overrides)
+    return config
+
+
+def canonical(config: dict) -> dict:
+    return json.loads(json.dumps(config, sort_keys=True))
+
+
+def fixture(name: str) -> dict:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def with_added_resources(before: dict) -> dict:
+    """A fixture as it resolves with the resources keys added since: each U-Net prediction
+    rule's own key holds what the rule got before."""
+    config = copy.deepcopy(before)
+    resources = config["resources"]
+    for rule in ADDED_RESOURCES:
+        if rule not in resources:
+            resources[rule] = {**resources["train_unet"], "runtime": resources["default"]["runtime"]}
+    return config
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_preset_resolves_as_before(name):
+    assert canonical(resolve(*PRESETS[name])) == with_added_resources(fixture(name))
+
+
+def test_unet_prediction_rules_default_to_what_they_got_before():
+    """Without a preset's resources (the schema's defaults), predict, segment and pseudo_label
+    get what train_unet's defaults gave them."""
+    config = {"experiments": {"x": {"training_set": "reference_only"}}}
+    validate(config, schema=str(SCHEMA), set_default=True)
+    resources = config["resources"]
+    for rule in ADDED_RESOURCES:
+        assert resources[rule] == {**resources["train_unet"], "runtime": resources["default"]["runtime"]}
+
+
+def snakemake_config_md5(configfile: str | None, config_args: list[str]) -> str:
+    command = [sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--snakefile", str(ROOT / "Snakefile"),
+               "--directory", str(ROOT), "--quiet", "rules"]
+    if configfile:
+        command += ["--configfile", str(ROOT / configfile)]
+    if config_args:
+        command += ["--config", *config_args]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    match = re.search(r"Config MD5: (\w+)", result.stdout + result.stderr)
+    assert match, (result.stdout + result.stderr)[-3000:]
+    return match.group(1)
+
+
+@pytest.mark.parametrize("name", ["demo", "tiny"])
+def test_resolve_is_the_workflows_resolution(name):
+    """Snakemake prints the MD5 of the config as the Snakefile left it (json.dumps with sorted
+    keys): ``resolve`` gives the same config. (The DRIVE presets plan their images, so a dry
+    run of them needs the dataset.)"""
+    expected = hashlib.md5(json.dumps(resolve(*PRESETS[name]), sort_keys=True).encode()).hexdigest()
+    assert snakemake_config_md5(*PRESETS[name]) == expected
+
+
+if __name__ == "__main__":
+    FIXTURES.mkdir(parents=True, exist_ok=True)
+    for preset_name, spec in PRESETS.items():
+        (FIXTURES / f"{preset_name}.json").write_text(json.dumps(canonical(resolve(*spec)), indent=1, sort_keys=True) + "\n")
+        print("wrote", FIXTURES / f"{preset_name}.json")
