@@ -25,8 +25,8 @@ import pytest
 import yaml
 from snakemake.utils import update_config, validate
 
-from cyclesynth import config_validation
-from cyclesynth import workflow_config as wc
+from cyclesynth.pipeline import config_validation
+from cyclesynth.pipeline import workflow_config as wc
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "config" / "config.yaml"
