@@ -81,7 +81,7 @@ def load_config(path: Path) -> dict:
     from snakemake.utils import validate
 
     config = yaml.safe_load(path.read_text())
-    validate(config, str(ROOT / "config" / "schema.yaml"), set_default=True)
+    validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"), set_default=True)
     return config
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 # The one place the schema's path is named.
-SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
 HEADER = "| key | default | meaning |"
 

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cyclesynth.pipeline import config_validation
 from cyclesynth.pipeline.config_validation import (
     ConfigValidationError,
     check_against_schema,
@@ -12,7 +13,7 @@ from cyclesynth.pipeline.config_validation import (
     schema_errors,
 )
 
-SCHEMA = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "schema.yaml").read_text())
+SCHEMA = yaml.safe_load(config_validation.SCHEMA.read_text())
 DEMO = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "config.yaml").read_text())
 
 

@@ -278,7 +278,9 @@ def test_mode_lists_agree_with_the_schema_and_the_workflow():
     from cyclesynth.pipeline import workflow_config
     from cyclesynth.segmentation.augmentation import AUGMENT_MODES, GEOMETRIC_MODES
 
-    schema = yaml.safe_load((ROOT / "config" / "schema.yaml").read_text())
+    from cyclesynth.pipeline import config_validation
+
+    schema = yaml.safe_load(config_validation.SCHEMA.read_text())
     assert schema["properties"]["unet"]["properties"]["augment"]["enum"] == list(AUGMENT_MODES)
     experiment = schema["properties"]["experiments"]["additionalProperties"]["properties"]["augment"]
     assert experiment["enum"] == [*AUGMENT_MODES, None]

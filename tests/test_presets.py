@@ -5,7 +5,7 @@ before they were cut down to what departs from their defaults.
 Snakefile's ``configfile:``) and merges the ``--configfile`` files and ``--config`` values
 over it key by key; workflow/rules/common.smk then takes the experiments from
 ``workflow_config.run_experiments`` (a preset's experiment replaces the demo's whole), coerces
-and checks the config against config/schema.yaml, lets Snakemake's ``validate`` fill in the
+and checks the config against workflow/schemas/config.schema.yaml, lets Snakemake's ``validate`` fill in the
 schema's defaults, runs ``check_config`` and ``ignore_preset_reference``.
 tests/data/resolved_presets/*.json hold the resolved configs of the presets as they were at
 6d05518 (``python tests/test_presets.py`` writes them; run it only where the presets' resolved
@@ -30,7 +30,7 @@ from cyclesynth.pipeline import workflow_config as wc
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "config" / "config.yaml"
-SCHEMA = ROOT / "config" / "schema.yaml"
+SCHEMA = config_validation.SCHEMA
 FIXTURES = Path(__file__).resolve().parent / "data" / "resolved_presets"
 # the DRIVE presets need a root (check_config asks for one); the folder is not read
 DRIVE_ROOT = ["dataset={root: /path/to/DRIVE}"]

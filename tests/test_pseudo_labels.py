@@ -16,6 +16,7 @@ import torch
 import yaml
 from snakemake.utils import validate
 
+from cyclesynth.pipeline import config_validation
 from cyclesynth.pipeline import workflow_config as wc
 from cyclesynth.data.datasets import RoleSettings, assign_roles, plan_drive
 from cyclesynth.segmentation.experiments import training_pairs
@@ -41,7 +42,7 @@ from cyclesynth.segmentation.saved import save_model
 
 torch.set_num_threads(2)
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = str(ROOT / "config" / "schema.yaml")
+SCHEMA = str(config_validation.SCHEMA)
 
 
 # ------------------------------------------------------------------------------ the band

@@ -7,10 +7,11 @@ import pytest
 import yaml
 from snakemake.utils import validate
 
+from cyclesynth.pipeline import config_validation
 from cyclesynth.pipeline import workflow_config as wc
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = str(ROOT / "config" / "schema.yaml")
+SCHEMA = str(config_validation.SCHEMA)
 
 
 def load(path="config/config.yaml") -> dict:

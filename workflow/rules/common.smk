@@ -29,11 +29,11 @@ config["experiments"] = wc.run_experiments(
 )
 # Every schema violation with the key it concerns (and text from --config turned into the
 # numbers and booleans the schema asks for), then Snakemake's validate fills in defaults.
-with open(Path(workflow.basedir) / "config" / "schema.yaml") as schema_file:
+with open(config_validation.SCHEMA) as schema_file:
     config.update(
         config_validation.check_against_schema(config, yaml.safe_load(schema_file))
     )
-validate(config, schema="../../config/schema.yaml", set_default=True)
+validate(config, schema=str(config_validation.SCHEMA), set_default=True)
 wc.check_config(config)
 
 # A samplesheet names its reference: a preset's dataset.reference (DRIVE's "21") gives way to

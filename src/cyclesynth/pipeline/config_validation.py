@@ -1,4 +1,5 @@
-"""Validating a workflow config against config/schema.yaml with messages that name the key.
+"""Validating a workflow config against workflow/schemas/config.schema.yaml (:data:`SCHEMA`)
+with messages that name the key.
 
 Snakemake's own ``validate`` reports the first schema violation followed by a dump of the
 schema. Here every violation is listed as ``config key <dotted.path>: <what is wrong>`` with
@@ -14,7 +15,12 @@ behaves like a config file.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
+
+# The one path of the config schema (the Snakemake catalog's place for it), for the rules,
+# the scripts and the tests.
+SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 
 _INT = re.compile(r"^[+-]?[0-9]+$")
 _FLOAT = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$")

@@ -1,6 +1,6 @@
 """What the Snakefile needs from the config: file plan, job lists, per-rule settings.
 
-The Snakefile validates the config against ``config/schema.yaml`` and then asks this module
+The Snakefile validates the config against ``workflow/schemas/config.schema.yaml`` and then asks this module
 for everything else, so that the rules stay thin and every setting reaches them through
 ``params:``. :func:`check_config` adds the checks a JSON schema cannot express.
 """
