@@ -1,11 +1,24 @@
 #!/usr/bin/env python
-"""Print the config keys documented in config/schema.yaml as a Markdown table (for README)."""
+"""The config keys documented in the config schema (SCHEMA) as a Markdown table.
 
+    python scripts/config_keys.py                                # print the table
+    python scripts/config_keys.py --write docs/configuration.md  # replace the table there
+
+--write replaces, in place, the table that starts with the header line
+`| key | default | meaning |` (up to the first line that is not a table row) and leaves
+the rest of the file as it is.
+"""
+
+import argparse
+import sys
 from pathlib import Path
 
 import yaml
 
+# The one place the schema's path is named.
 SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
+
+HEADER = "| key | default | meaning |"
 
 
 def walk(schema: dict, definitions: dict, prefix: str = "", seen: set | None = None):
@@ -30,12 +43,47 @@ def walk(schema: dict, definitions: dict, prefix: str = "", seen: set | None = N
             yield path, f"`{default}`" if default != "(required)" else default, " ".join(spec.get("description", "").split())
 
 
-def rows() -> list[tuple[str, str, str]]:
-    schema = yaml.safe_load(SCHEMA.read_text())
+def rows(schema_path: Path = SCHEMA) -> list[tuple[str, str, str]]:
+    schema = yaml.safe_load(Path(schema_path).read_text())
     return list(walk(schema, schema.get("definitions", {})))
 
 
+def table(schema_path: Path = SCHEMA) -> str:
+    """The Markdown table, header included, one line per key, ending in a newline."""
+    lines = [HEADER, "|---|---|---|"]
+    lines += [f"| `{path}` | {default} | {description} |" for path, default, description in rows(schema_path)]
+    return "\n".join(lines) + "\n"
+
+
+def replace_table(text: str, new_table: str) -> str:
+    """text with its key table (from the HEADER line to the last table row after it) replaced."""
+    lines = text.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if line.rstrip("\n") == HEADER]
+    if len(starts) != 1:
+        raise ValueError(f"expected exactly one line {HEADER!r}, found {len(starts)}")
+    start = end = starts[0]
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    return "".join(lines[:start]) + new_table + "".join(lines[end:])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--write", metavar="FILE", type=Path, help="replace the key table in FILE instead of printing it")
+    args = parser.parse_args(argv)
+    new_table = table()
+    if args.write is None:
+        sys.stdout.write(new_table)
+        return 0
+    text = args.write.read_text()
+    updated = replace_table(text, new_table)
+    if updated != text:
+        args.write.write_text(updated)
+        print(f"{args.write}: key table rewritten ({new_table.count(chr(10)) - 2} keys)")
+    else:
+        print(f"{args.write}: key table already up to date")
+    return 0
+
+
 if __name__ == "__main__":
-    print("| key | default | meaning |\n|---|---|---|")
-    for path, default, description in rows():
-        print(f"| `{path}` | {default} | {description} |")
+    sys.exit(main())

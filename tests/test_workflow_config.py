@@ -111,18 +111,44 @@ def test_thresholds_and_canonical_json():
     assert json.loads(wc.as_json(wc.cyclegan_settings(config)))["ngf"] == config["cyclegan"]["ngf"]
 
 
-def test_readme_documents_every_config_key():
-    sys_path = str(ROOT / "scripts")
-    import sys
+def config_keys_script():
+    import importlib.util
 
-    sys.path.insert(0, sys_path)
-    try:
-        from config_keys import rows
-    finally:
-        sys.path.remove(sys_path)
-    readme = (ROOT / "README.md").read_text()
-    missing = [path for path, _, _ in rows() if f"`{path}`" not in readme]
-    assert not missing, f"README lacks config keys {missing}: run scripts/config_keys.py"
+    spec = importlib.util.spec_from_file_location("config_keys", ROOT / "scripts" / "config_keys.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_configuration_doc_documents_every_config_key():
+    config_keys = config_keys_script()
+    doc = (ROOT / "docs" / "configuration.md").read_text()
+    missing = [path for path, _, _ in config_keys.rows() if f"`{path}`" not in doc]
+    assert not missing, f"docs/configuration.md lacks config keys {missing}"
+    assert config_keys.replace_table(doc, config_keys.table()) == doc, (
+        "docs/configuration.md's key table differs from the schema's: "
+        "run python scripts/config_keys.py --write docs/configuration.md"
+    )
+
+
+def test_readme_is_short():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) < 300, f"README.md has {len(lines)} lines: move detail into docs/"
+
+
+def test_relative_links_in_the_docs_point_to_files():
+    pages = [ROOT / "README.md", ROOT / "config" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)  # code blocks hold no links
+        text = re.sub(r"`[^`\n]*`", "", text)  # nor does inline code
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            path = target.split("#", 1)[0]  # anchors are not checked
+            if not path or re.match(r"[a-z][a-z0-9+.-]*:", path):  # same page, or a URL
+                continue
+            if not (page.parent / path).exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+    assert not broken, f"links to missing files: {broken}"
 
 
 def test_partly_deleted_phantom_files_are_named(tmp_path, monkeypatch):

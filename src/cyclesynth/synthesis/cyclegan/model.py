@@ -113,8 +113,14 @@ class CycleGANModel:
             self.precision, self.precision_reason = precision, "as given"
         else:
             self.precision, self.precision_reason = runtime.choose_precision(s.precision, device)
-        self.netG_A = init_weights(ResnetGenerator(3, 3, s.ngf, s.n_blocks, residual=s.residual), s.init_gain).to(device)
-        self.netG_B = init_weights(ResnetGenerator(3, 3, s.ngf, s.n_blocks, residual=s.residual), s.init_gain).to(device)
+
+        def generator() -> ResnetGenerator:
+            return ResnetGenerator(
+                3, 3, s.ngf, s.n_blocks, residual=s.residual, upsampling=s.upsampling, down_padding=s.down_padding
+            )
+
+        self.netG_A = init_weights(generator(), s.init_gain).to(device)
+        self.netG_B = init_weights(generator(), s.init_gain).to(device)
         self.netD_A = init_weights(NLayerDiscriminator(3, s.ndf, s.n_layers_d), s.init_gain).to(device)
         self.netD_B = init_weights(NLayerDiscriminator(3, s.ndf, s.n_layers_d), s.init_gain).to(device)
         self.channels_last, self.layout_reason = self._choose_layout(device)

@@ -6,6 +6,17 @@
   n_layers=3`` it has 2,764,737 parameters.
 * :func:`init_weights`: the original ``normal`` initialisation, N(0, 0.02).
 
+Two options depart from the original generator, for restylings without artefacts at tile
+borders and without checkerboard texture (both default to the original):
+
+* ``upsampling="resize"``: each up-sampling stage is a nearest-neighbour x2 resize and a 3x3
+  convolution (reflection-padded) instead of the transposed convolution (kernel 3, stride 2),
+  whose uneven overlap paints a 2-pixel checkerboard into the output (Odena et al., 2016,
+  "Deconvolution and checkerboard artifacts"). Same parameter count.
+* ``down_padding="reflect"``: the two stride-2 convolutions pad by reflection instead of
+  zeros. With zeros they see a grey frame on the left and top only (a stride-2 window over an
+  even side never reaches the right or bottom pad), which marks those borders of every tile.
+
 The normalisation is the original ``instance`` choice: ``InstanceNorm2d(affine=False,
 track_running_stats=False)``, so every convolution before a norm layer keeps its bias
 (the original's ``use_bias = norm_layer == nn.InstanceNorm2d``).
@@ -18,6 +29,8 @@ from torch import nn
 
 
 _RESIDUAL_CLAMP = 0.999  # atanh(0.999) = 3.8
+UPSAMPLING = ("transpose", "resize")  # transpose: the original's
+DOWN_PADDING = ("zeros", "reflect")  # zeros: the original's
 
 
 def _norm_layer(channels: int) -> nn.Module:
@@ -57,9 +70,15 @@ class ResnetGenerator(nn.Module):
         ngf: int = 64,
         n_blocks: int = 9,
         residual: bool = False,
+        upsampling: str = "transpose",
+        down_padding: str = "zeros",
     ):
         if n_blocks < 0:
             raise ValueError(f"n_blocks must be >= 0 (got {n_blocks})")
+        if upsampling not in UPSAMPLING:
+            raise ValueError(f"upsampling must be one of {', '.join(UPSAMPLING)} (got {upsampling!r})")
+        if down_padding not in DOWN_PADDING:
+            raise ValueError(f"down_padding must be one of {', '.join(DOWN_PADDING)} (got {down_padding!r})")
         super().__init__()
         model: list[nn.Module] = [
             nn.ReflectionPad2d(3),
@@ -72,7 +91,9 @@ class ResnetGenerator(nn.Module):
         for i in range(n_downsampling):
             mult = 2**i
             model += [
-                nn.Conv2d(ngf * mult, ngf * mult * 2, kernel_size=3, stride=2, padding=1, bias=True),
+                nn.Conv2d(
+                    ngf * mult, ngf * mult * 2, kernel_size=3, stride=2, padding=1, bias=True, padding_mode=down_padding
+                ),
                 _norm_layer(ngf * mult * 2),
                 nn.ReLU(True),
             ]
@@ -84,19 +105,25 @@ class ResnetGenerator(nn.Module):
 
         for i in range(n_downsampling):
             mult = 2 ** (n_downsampling - i)
-            model += [
-                nn.ConvTranspose2d(
-                    ngf * mult,
-                    ngf * mult // 2,
-                    kernel_size=3,
-                    stride=2,
-                    padding=1,
-                    output_padding=1,
-                    bias=True,
-                ),
-                _norm_layer(ngf * mult // 2),
-                nn.ReLU(True),
-            ]
+            if upsampling == "transpose":
+                up: list[nn.Module] = [
+                    nn.ConvTranspose2d(
+                        ngf * mult,
+                        ngf * mult // 2,
+                        kernel_size=3,
+                        stride=2,
+                        padding=1,
+                        output_padding=1,
+                        bias=True,
+                    )
+                ]
+            else:
+                up = [
+                    nn.Upsample(scale_factor=2, mode="nearest"),
+                    nn.ReflectionPad2d(1),
+                    nn.Conv2d(ngf * mult, ngf * mult // 2, kernel_size=3, padding=0, bias=True),
+                ]
+            model += [*up, _norm_layer(ngf * mult // 2), nn.ReLU(True)]
 
         model += [
             nn.ReflectionPad2d(3),

@@ -15,7 +15,7 @@ from torch import nn
 from cyclesynth import runtime
 from cyclesynth.synthesis.cyclegan.networks import ResnetGenerator
 from cyclesynth.synthesis.cyclegan.data import _check_patches, _resize, _to_tensor
-from cyclesynth.synthesis.cyclegan.settings import CycleGANSettings, architecture
+from cyclesynth.synthesis.cyclegan.settings import ARCHITECTURE_BEFORE, CycleGANSettings, architecture
 from cyclesynth.synthesis.cyclegan.training import CycleGANResult
 
 GENERATOR_FORMAT = "cyclesynth-cyclegan-generator/1"
@@ -34,6 +34,8 @@ def save_generator(path: str | os.PathLike, state_dict: dict, settings: CycleGAN
                 "ngf": settings.ngf,
                 "n_blocks": settings.n_blocks,
                 "residual": settings.residual,
+                "upsampling": settings.upsampling,
+                "down_padding": settings.down_padding,
             },
             "settings": settings.to_dict(),
             "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()},
@@ -53,7 +55,8 @@ class PretrainedCycleGAN:
 
     def check_architecture(self, settings: CycleGANSettings) -> None:
         wanted = architecture(settings)
-        differ = [f"{k} {self.architecture.get(k)!r} vs {v!r}" for k, v in wanted.items() if self.architecture.get(k) != v]
+        had = {**ARCHITECTURE_BEFORE, **self.architecture}
+        differ = [f"{k} {had.get(k)!r} vs {v!r}" for k, v in wanted.items() if had.get(k) != v]
         if differ:
             raise ValueError(
                 f"{self.source or 'pretrained CycleGAN'}: its networks do not match the CycleGAN settings "

@@ -10,11 +10,14 @@ from typing import Callable
 import numpy as np
 
 from cyclesynth import runtime
+from cyclesynth.synthesis.cyclegan.networks import DOWN_PADDING, UPSAMPLING
 
 PREPROCESS_MODES = ("resize_crop", "native")
 TRAIN_LAYERS = ("all", "last")
 # Settings that fix the networks' shapes: a pretrained file must agree on all of them.
-ARCHITECTURE_KEYS = ("ngf", "ndf", "n_blocks", "n_layers_d", "residual")
+ARCHITECTURE_KEYS = ("ngf", "ndf", "n_blocks", "n_layers_d", "residual", "upsampling", "down_padding")
+# What a file written before a key existed had: the original networks.
+ARCHITECTURE_BEFORE = {"upsampling": "transpose", "down_padding": "zeros"}
 # Settings of earlier versions, with what replaced them.
 RETIRED = {
     "amp": "replaced by 'precision': amp true -> precision float16 (autocast with a gradient scaler), "
@@ -31,6 +34,8 @@ class CycleGANSettings:
     n_blocks: int = 9
     n_layers_d: int = 3
     residual: bool = False  # not in the original: output = tanh(atanh(input) + network)
+    upsampling: str = "transpose"  # transpose (the original) | resize (nearest x2 + 3x3 conv)
+    down_padding: str = "zeros"  # zeros (the original) | reflect (the stride-2 convolutions)
     preprocess: str = "resize_crop"
     load_size: int = 286
     crop_size: int = 256
@@ -68,6 +73,8 @@ class CycleGANSettings:
         need(self.preprocess in PREPROCESS_MODES, "preprocess", f"must be one of {', '.join(PREPROCESS_MODES)}")
         need(self.precision in runtime.PRECISIONS, "precision", f"must be one of {', '.join(runtime.PRECISIONS)}")
         need(self.compile in runtime.COMPILE_MODES, "compile", f"must be one of {', '.join(runtime.COMPILE_MODES)}")
+        need(self.upsampling in UPSAMPLING, "upsampling", f"must be one of {', '.join(UPSAMPLING)}")
+        need(self.down_padding in DOWN_PADDING, "down_padding", f"must be one of {', '.join(DOWN_PADDING)}")
         need(self.train_layers in TRAIN_LAYERS, "train_layers", f"must be one of {', '.join(TRAIN_LAYERS)}")
         need(self.epochs + self.epochs_decay >= 1, "epochs", "plus epochs_decay must be >= 1")
         if self.preprocess == "resize_crop":
