@@ -13,10 +13,7 @@ import numpy as np
 import torch
 
 from cyclesynth.data.images import atomic_path
-
-
-class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite."""
+from cyclesynth.errors import TrainingDiverged  # noqa: F401  (raised here; importable from here)
 
 
 def settings_from_dict(cls, values: dict, what: str):

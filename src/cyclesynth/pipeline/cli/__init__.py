@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from cyclesynth.data.datasets import DatasetError
     from cyclesynth.data.images import ImageReadError
-    from cyclesynth.runtime import TrainingDiverged
+    from cyclesynth.errors import TrainingDiverged
     from cyclesynth.segmentation.segment import SegmentationError
 
     args = build_parser().parse_args(argv)

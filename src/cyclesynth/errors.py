@@ -1,0 +1,8 @@
+"""Errors that stop a step with a message for the user rather than a traceback, kept free of
+heavy imports so that the command line can catch them without loading torch."""
+
+from __future__ import annotations
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite."""
