@@ -68,7 +68,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from cyclesynth import runtime  # noqa: E402
-from cyclesynth.pipeline import workflow_config as wc  # noqa: E402
+from cyclesynth.pipeline import dataset_plan, rule_settings  # noqa: E402
 from cyclesynth.synthesis.cyclegan import CycleGANModel, CycleGANSettings, DomainPatches  # noqa: E402
 from cyclesynth.segmentation.settings import UNetSettings  # noqa: E402
 from cyclesynth.segmentation.training import build_model, layout_samples, training_step  # noqa: E402
@@ -182,9 +182,9 @@ def _sync(device) -> None:
 
 def step_rows(config: dict, device, repeats: int, threads: int, sizes: set[str]) -> list[dict]:
     runtime.set_threads(threads)
-    preset_cyclegan = CycleGANSettings.from_dict(wc.cyclegan_settings(config))
+    preset_cyclegan = CycleGANSettings.from_dict(rule_settings.cyclegan_settings(config))
     paper_cyclegan = CycleGANSettings()  # the dataclass defaults are the paper's
-    preset_unet = UNetSettings(**wc.unet_settings(config, next(iter(config["experiments"]))))
+    preset_unet = UNetSettings(**rule_settings.unet_settings(config, next(iter(config["experiments"]))))
     paper_unet = UNetSettings()
     slow = device.type == "cpu"
     cases = [
@@ -220,8 +220,8 @@ def mode_settings(config: dict, sizes: str):
     (the dataclass defaults) or the preset's, with its patch side."""
     if sizes == "paper":
         return CycleGANSettings(), UNetSettings(), config["patches"]["size"]
-    cyclegan = CycleGANSettings.from_dict(wc.cyclegan_settings(config))
-    unet = UNetSettings(**wc.unet_settings(config, next(iter(config["experiments"]))))
+    cyclegan = CycleGANSettings.from_dict(rule_settings.cyclegan_settings(config))
+    unet = UNetSettings(**rule_settings.unet_settings(config, next(iter(config["experiments"]))))
     return cyclegan, unet, config["patches"]["size"]
 
 
@@ -395,7 +395,7 @@ def images_for(config: dict, drive: Path | None, count: int, workdir: Path) -> t
     images, or ``count`` phantom images of DRIVE's size."""
     if drive is not None:
         reference = str(config["dataset"].get("reference") or "21")
-        table = wc.plan_drive(drive)
+        table = dataset_plan.plan_drive(drive)
         training = table[table["split"] == "training"].sort_values("id")
         ref = training.loc[training["id"] == reference, "image"].item()
         others = {r.id: r.image for r in training.itertuples() if r.id != reference}
@@ -445,10 +445,10 @@ def per_image_rows(config: dict, args, workdir: Path) -> tuple[list[dict], str]:
     tuned_config = {**config, "cyclegan": {**config["cyclegan"], "init": "pretrained"}}
     pretrained = args.pretrained
     if pretrained is None:
-        pool = wc.pretrain_images(tuned_config, list(unlabeled))
+        pool = rule_settings.pretrain_images(tuned_config, list(unlabeled))
         out = workdir / "pretrain"
         out.mkdir()
-        settings = wc.cyclegan_settings(tuned_config, "pretrain")
+        settings = rule_settings.cyclegan_settings(tuned_config, "pretrain")
         print(f"  pretraining once on {len(pool)} images ...", flush=True)
         seconds = run_job(
             cyclegan_command("pretrain-cyclegan", settings, reference, config["patches"],
@@ -461,7 +461,7 @@ def per_image_rows(config: dict, args, workdir: Path) -> tuple[list[dict], str]:
                      "describe": f"{len(pool)} images pooled", **summary([seconds])})
 
     for label, job_config, init in (("scratch", scratch_config, None), ("pretrained", tuned_config, pretrained)):
-        settings = wc.cyclegan_settings(job_config)
+        settings = rule_settings.cyclegan_settings(job_config)
         commands = []
         for image_id, target in targets:
             out = workdir / label / image_id

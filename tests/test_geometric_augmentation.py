@@ -275,7 +275,7 @@ def test_mode_lists_agree_with_the_schema_and_the_workflow():
     import yaml
 
     from helpers import ROOT
-    from cyclesynth.pipeline import workflow_config
+    from cyclesynth.pipeline import rule_settings
     from cyclesynth.segmentation.augmentation import AUGMENT_MODES, GEOMETRIC_MODES
 
     from cyclesynth.pipeline import config_validation
@@ -284,7 +284,7 @@ def test_mode_lists_agree_with_the_schema_and_the_workflow():
     assert schema["properties"]["unet"]["properties"]["augment"]["enum"] == list(AUGMENT_MODES)
     experiment = schema["properties"]["experiments"]["additionalProperties"]["properties"]["augment"]
     assert experiment["enum"] == [*AUGMENT_MODES, None]
-    assert workflow_config.GEOMETRIC_AUGMENT_MODES == GEOMETRIC_MODES
+    assert rule_settings.GEOMETRIC_AUGMENT_MODES == GEOMETRIC_MODES
     defaults = {k: v["default"] for k, v in schema["properties"]["unet"]["properties"]["geometric"]["properties"].items()}
     assert GeometricSettings(**defaults) == GeometricSettings()
 

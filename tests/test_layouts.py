@@ -128,11 +128,11 @@ def test_drive_layout_gives_the_drive_index(tmp_path):
 
 
 def _same_index(root, sheet, roles):
-    """The workflow's plan (workflow_config.plan, what the Snakefile calls) from
+    """The workflow's plan (dataset_plan.plan, what the Snakefile calls) from
     source: drive and from source: samplesheet: the same ids, roles and files."""
     from pathlib import Path
 
-    from cyclesynth.pipeline.workflow_config import plan
+    from cyclesynth.pipeline.dataset_plan import plan
 
     def config(**dataset):
         base = {"reference": roles.reference, "include_test_as_unlabeled": False, "max_unlabeled": None}

@@ -26,6 +26,7 @@ import yaml
 from snakemake.utils import update_config, validate
 
 from cyclesynth.pipeline import config_validation
+from cyclesynth.pipeline import dataset_plan
 from cyclesynth.pipeline import workflow_config as wc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,7 +68,7 @@ def resolve(configfile: str | None, config_args: list[str] = ()) -> dict:
     config.update(config_validation.check_against_schema(config, yaml.safe_load(SCHEMA.read_text())))
     validate(config, schema=str(SCHEMA), set_default=True)
     wc.check_config(config)
-    wc.ignore_preset_reference(config, overrides)
+    dataset_plan.ignore_preset_reference(config, overrides)
     return config
 
 

@@ -17,6 +17,7 @@ import yaml
 from snakemake.utils import validate
 
 from cyclesynth.pipeline import config_validation
+from cyclesynth.pipeline import dataset_plan, rule_settings, self_training_plan
 from cyclesynth.pipeline import workflow_config as wc
 from cyclesynth.data.datasets import RoleSettings, assign_roles, plan_drive
 from cyclesynth.segmentation.experiments import training_pairs
@@ -167,7 +168,7 @@ def test_the_geometric_warp_carries_the_ignored_block():
 
 
 def _index(include_test: bool, validation=()):
-    table = wc.phantom_table({"dataset": {"phantom": {"n_test": 2, "n_training": 4}}})
+    table = dataset_plan.phantom_table({"dataset": {"phantom": {"n_test": 2, "n_training": 4}}})
     return assign_roles(table, RoleSettings(include_test_as_unlabeled=include_test, validation=tuple(validation)))
 
 
@@ -258,11 +259,11 @@ def test_final_experiment_is_the_default_segmentation_and_is_checked():
     config = load()
     wc.check_config(config)
     assert config["final_experiment"] == "self_trained"
-    assert wc.segmentation_experiments(config) == ["self_trained"]
-    assert wc.segmentation_source(config) == "final_experiment"
+    assert rule_settings.segmentation_experiments(config) == ["self_trained"]
+    assert rule_settings.segmentation_source(config) == "final_experiment"
     config["segmentation"]["experiments"] = ["synthetic"]
-    assert wc.segmentation_experiments(config) == ["synthetic"]
-    assert wc.segmentation_source(config) == "segmentation.experiments"
+    assert rule_settings.segmentation_experiments(config) == ["synthetic"]
+    assert rule_settings.segmentation_source(config) == "segmentation.experiments"
     config["segmentation"]["experiments"] = None
     config["final_experiment"] = "best"
     with pytest.raises(wc.ConfigError, match="config key final_experiment: 'best' is not an experiment; experiments"):
@@ -274,20 +275,20 @@ def test_final_experiment_is_the_default_segmentation_and_is_checked():
     # a config without the key: as earlier versions (synthetic where it exists)
     bare = {"experiments": {"synthetic": {"training_set": "synthetic"}, "x": {"training_set": "reference_only"}}}
     validate(bare, SCHEMA, set_default=True)
-    assert bare["final_experiment"] is None and wc.segmentation_experiments(bare) == ["synthetic"]
-    assert wc.segmentation_source(bare) == "default"
+    assert bare["final_experiment"] is None and rule_settings.segmentation_experiments(bare) == ["synthetic"]
+    assert rule_settings.segmentation_source(bare) == "default"
 
 
 def test_paired_order_puts_students_before_their_teachers():
     config = load("config/drive.yaml")
     wc.check_config(config | {"dataset": {**config["dataset"], "root": "x"}})
     one_label = [n for n, e in config["experiments"].items() if e["training_set"] != "all_labels"]
-    order = wc.paired_order(config, one_label)
+    order = self_training_plan.paired_order(config, one_label)
     assert order[:2] == ["self_trained_2", "self_trained"]
     assert order[2:] == [n for n in one_label if not n.startswith("self_trained")]  # as listed
-    assert wc.teachers(config) == ["reference_augmented", "self_trained"]
-    assert wc.teacher_band(config, "self_trained") == 0.1
-    assert not wc.uses_synthetic({"experiments": {"s": student("r")}, "dataset": {}})
+    assert self_training_plan.teachers(config) == ["reference_augmented", "self_trained"]
+    assert self_training_plan.teacher_band(config, "self_trained") == 0.1
+    assert not rule_settings.uses_synthetic({"experiments": {"s": student("r")}, "dataset": {}})
 
 
 # ------------------------------------------------------------------------------ the DAG

@@ -8,6 +8,7 @@ import yaml
 from snakemake.utils import validate
 
 from cyclesynth.pipeline import config_validation
+from cyclesynth.pipeline import dataset_plan, rule_settings
 from cyclesynth.pipeline import workflow_config as wc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,10 +24,10 @@ def load(path="config/config.yaml") -> dict:
 def test_default_config_is_valid_and_plans_the_phantom():
     config = load()
     wc.check_config(config)
-    index = wc.plan(config)
+    index = dataset_plan.plan(config)
     assert index["role"].value_counts().to_dict() == {"unlabeled": 5, "test": 8, "reference": 1}
     assert index.loc[index["role"] == "reference", "id"].item() == "09"
-    assert wc.image_files(index, "01") == {
+    assert dataset_plan.image_files(index, "01") == {
         "image": "results/data/phantom/test/images/01_test.tif",
         "label": "results/data/phantom/test/1st_manual/01_manual1.gif",
         "fov": "results/data/phantom/test/mask/01_test_mask.gif",
@@ -82,14 +83,14 @@ def test_unet_settings_merge_experiment_overrides_and_grid():
     config = load()
     config["experiments"]["reference_only"]["epochs"] = 77
     config["experiments"]["reference_only"]["augment"] = "photometric"
-    settings = wc.unet_settings(config, "reference_only")
+    settings = rule_settings.unet_settings(config, "reference_only")
     assert settings["epochs"] == 77 and settings["augment"] == "photometric"
     assert settings["patch_size"] == 64 and settings["patch_stride"] == 64
     config["experiments"]["all_labels"]["epochs"] = None  # null: unet.epochs
-    assert wc.unet_settings(config, "all_labels")["epochs"] == config["unet"]["epochs"]
+    assert rule_settings.unet_settings(config, "all_labels")["epochs"] == config["unet"]["epochs"]
     # unet.geometric reaches only the experiments whose augment mode uses it
     assert "geometric" not in settings
-    geometric = wc.unet_settings(config, "reference_geometric")
+    geometric = rule_settings.unet_settings(config, "reference_geometric")
     assert geometric["augment"] == "photometric_geometric"
     assert geometric["geometric"] == {"rotation": 180.0, "scale_min": 0.8, "scale_max": 1.25, "elastic_alpha": 2.0,
                                       "elastic_sigma": 10.0, "probability": 0.8}
@@ -107,9 +108,9 @@ def test_geometric_scale_range_is_checked_at_the_start():
 
 def test_thresholds_and_canonical_json():
     config = load()
-    assert wc.thresholds(config) == {"0.5": 0.5, "w/(1+w)": pytest.approx(10 / 11)}
-    assert wc.as_json({"b": 1, "a": 2}) == '{"a": 2, "b": 1}'
-    assert json.loads(wc.as_json(wc.cyclegan_settings(config)))["ngf"] == config["cyclegan"]["ngf"]
+    assert rule_settings.thresholds(config) == {"0.5": 0.5, "w/(1+w)": pytest.approx(10 / 11)}
+    assert rule_settings.as_json({"b": 1, "a": 2}) == '{"a": 2, "b": 1}'
+    assert json.loads(rule_settings.as_json(rule_settings.cyclegan_settings(config)))["ngf"] == config["cyclegan"]["ngf"]
 
 
 def config_keys_script():
@@ -157,17 +158,17 @@ def test_partly_deleted_phantom_files_are_named(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     config = load()
-    wc.plan(config)  # nothing generated yet: fine
-    files = wc.image_files(wc.plan(config), "10")
+    dataset_plan.plan(config)  # nothing generated yet: fine
+    files = dataset_plan.image_files(dataset_plan.plan(config), "10")
     for path in files.values():
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_bytes(b"x")
-    wc.plan(config)  # all files of the image: fine
+    dataset_plan.plan(config)  # all files of the image: fine
     Path(files["label"]).unlink()
     with pytest.raises(DatasetError, match=r"results/data/phantom/training/1st_manual/10_manual1.gif is missing"):
-        wc.plan(config)
+        dataset_plan.plan(config)
     # a cluster job re-parsing the workflow while files are being generated does not check
-    assert len(wc.plan(config, check_generated=False)) == 14  # the demo: 6 training + 8 test
+    assert len(dataset_plan.plan(config, check_generated=False)) == 14  # the demo: 6 training + 8 test
 
 
 def test_labels_without_their_image_stop_the_plan(tmp_path):
@@ -179,7 +180,7 @@ def test_labels_without_their_image_stop_the_plan(tmp_path):
     config = load()
     config["dataset"].update(source="drive", root=str(tmp_path))
     with pytest.raises(DatasetError, match=r"labels or masks without their image[^\n]*\n  .*03_manual1.gif"):
-        wc.plan(config)
+        dataset_plan.plan(config)
 
 
 def test_cyclegan_settings_per_stage_are_training_settings():
@@ -187,38 +188,38 @@ def test_cyclegan_settings_per_stage_are_training_settings():
 
     config = load("config/drive-cpu.yaml")
     config["cyclegan"]["init"] = "scratch"
-    scratch = wc.cyclegan_settings(config)
-    assert not set(wc.CYCLEGAN_STAGE_KEYS) & set(scratch)
+    scratch = rule_settings.cyclegan_settings(config)
+    assert not set(rule_settings.CYCLEGAN_STAGE_KEYS) & set(scratch)
     assert (scratch["epochs"], scratch["epochs_decay"], scratch.get("train_layers", "all")) == (30, 30, "all")
     CycleGANSettings.from_dict(scratch)  # every key is a training setting
-    assert not wc.pretrained(config)
+    assert not rule_settings.pretrained(config)
 
     config["cyclegan"]["init"] = "pretrained"
     config["cyclegan"]["finetune"].update(layers="last", lr=0.0001)
-    assert wc.pretrained(config)
-    tune = CycleGANSettings.from_dict(wc.cyclegan_settings(config))
+    assert rule_settings.pretrained(config)
+    tune = CycleGANSettings.from_dict(rule_settings.cyclegan_settings(config))
     assert (tune.epochs, tune.epochs_decay, tune.train_layers, tune.lr) == (4, 4, "last", 0.0001)
-    pre = CycleGANSettings.from_dict(wc.cyclegan_settings(config, "pretrain"))
+    pre = CycleGANSettings.from_dict(rule_settings.cyclegan_settings(config, "pretrain"))
     assert (pre.epochs, pre.epochs_decay, pre.train_layers, pre.lr) == (3, 3, "all", 0.0004)
     assert pre.ngf == tune.ngf == 16  # one architecture for both stages
     with pytest.raises(ValueError, match="stage"):
-        wc.cyclegan_settings(config, "other")
+        rule_settings.cyclegan_settings(config, "other")
 
     config["experiments"] = {"r": {"training_set": "reference_only"}}
-    assert not wc.pretrained(config)  # no synthetic experiment: no CycleGAN at all
+    assert not rule_settings.pretrained(config)  # no synthetic experiment: no CycleGAN at all
 
 
 def test_pretrain_images_all_first_n_or_listed():
     config = load("config/drive-cpu.yaml")
     unlabeled = ["23", "22", "24", "25"]
-    assert wc.pretrain_images(config, unlabeled) == unlabeled
+    assert rule_settings.pretrain_images(config, unlabeled) == unlabeled
     config["cyclegan"]["pretrain"]["images"] = 2
-    assert wc.pretrain_images(config, unlabeled) == ["22", "23"]
+    assert rule_settings.pretrain_images(config, unlabeled) == ["22", "23"]
     config["cyclegan"]["pretrain"]["images"] = ["25", "22"]
-    assert wc.pretrain_images(config, unlabeled) == ["25", "22"]
+    assert rule_settings.pretrain_images(config, unlabeled) == ["25", "22"]
     config["cyclegan"]["pretrain"]["images"] = ["25", "40"]
     with pytest.raises(wc.ConfigError, match=r"cyclegan.pretrain.images: '40' not among the unlabeled images"):
-        wc.pretrain_images(config, unlabeled)
+        rule_settings.pretrain_images(config, unlabeled)
 
 
 def test_pretrained_schedules_must_be_at_least_one_epoch():
@@ -278,10 +279,10 @@ def test_presets_run_their_own_experiments_only(preset, tmp_path, drive_standin)
 def test_prediction_settings_resolve_half_and_reach_the_rules_as_options():
     config = load()
     assert config["prediction"] == {"stride": "half", "tta": True}  # the demo's
-    assert wc.prediction_settings(config) == {"patch_size": 64, "stride": 32, "tta": True}
-    assert wc.prediction_options(config) == "--stride 32 --tta"
+    assert rule_settings.prediction_settings(config) == {"patch_size": 64, "stride": 32, "tta": True}
+    assert rule_settings.prediction_options(config) == "--stride 32 --tta"
     config["prediction"] = {"stride": "64", "tta": False}  # text from --config; the training grid
-    assert wc.prediction_options(config) == "--stride 64 --no-tta"
+    assert rule_settings.prediction_options(config) == "--stride 64 --no-tta"
     defaults = {"experiments": {"x": {"training_set": "reference_only"}}}
     validate(defaults, SCHEMA, set_default=True)
     assert defaults["prediction"] == {"stride": "half", "tta": True}

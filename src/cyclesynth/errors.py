@@ -6,3 +6,7 @@ from __future__ import annotations
 
 class TrainingDiverged(RuntimeError):
     """A loss became NaN or infinite."""
+
+
+class ConfigError(ValueError):
+    """A config value is invalid in a way the schema cannot express."""

@@ -13,7 +13,13 @@ if SRC not in sys.path:
 
 import yaml
 
-from cyclesynth.pipeline import config_validation
+from cyclesynth.data import naming
+from cyclesynth.pipeline import (
+    config_validation,
+    dataset_plan,
+    rule_settings,
+    self_training_plan,
+)
 from cyclesynth.pipeline import workflow_config as wc
 
 # An experiment of a --configfile replaces the default's of that name whole (Snakemake's merge
@@ -38,25 +44,25 @@ wc.check_config(config)
 
 # A samplesheet names its reference: a preset's dataset.reference (DRIVE's "21") gives way to
 # it, one given with --config must agree with it.
-REFERENCE_NOTE = wc.ignore_preset_reference(
+REFERENCE_NOTE = dataset_plan.ignore_preset_reference(
     config, dict(workflow.config_settings.config)
 )
 # Only the main process checks the generated phantom files: a cluster job parses the workflow
 # again while other jobs may be writing them.
-INDEX = wc.plan(config, check_generated=workflow.is_main_process)
+INDEX = dataset_plan.plan(config, check_generated=workflow.is_main_process)
 UNLABELED = INDEX.loc[INDEX["unlabeled"], "id"].tolist()
 # Test images with a label are scored; every image but the reference is segmented.
-TESTS = wc.scored_ids(INDEX)
+TESTS = dataset_plan.scored_ids(INDEX)
 # Labeled training images held out of everything and scored apart (dataset.validation).
-VALIDATION = wc.validation_ids(INDEX)
-SEGMENTED = wc.segmented_ids(INDEX)
+VALIDATION = dataset_plan.validation_ids(INDEX)
+SEGMENTED = dataset_plan.segmented_ids(INDEX)
 EXPERIMENTS = list(config["experiments"])
-SEGMENTATION_EXPERIMENTS = wc.segmentation_experiments(config)
+SEGMENTATION_EXPERIMENTS = rule_settings.segmentation_experiments(config)
 # Self-training: the students (training set pseudo_labels) and the teachers whose U-Nets
 # pseudo-label the unlabeled images (one pseudo_label job each).
-STUDENTS = wc.students(config)
-TEACHERS = wc.teachers(config)
-NEW_IMAGES = wc.new_images(config)
+STUDENTS = self_training_plan.students(config)
+TEACHERS = self_training_plan.teachers(config)
+NEW_IMAGES = dataset_plan.new_images(config)
 PATCH_SIZE = config["patches"]["size"]
 PATCH_STRIDE = config["patches"]["stride"]
 
@@ -72,7 +78,11 @@ REFERENCE = INDEX.loc[INDEX["role"] == "reference"].iloc[0]
 if REFERENCE_NOTE and workflow.is_main_process:
     logger.info(f"cyclesynth: reference {REFERENCE['id']}; {REFERENCE_NOTE}")
 PRETRAINED = "results/cyclegan/pretrained/networks.pt"
-PRETRAIN_IMAGES = wc.pretrain_images(config, UNLABELED) if wc.pretrained(config) else []
+PRETRAIN_IMAGES = (
+    rule_settings.pretrain_images(config, UNLABELED)
+    if rule_settings.pretrained(config)
+    else []
+)
 
 
 wildcard_constraints:
@@ -130,7 +140,7 @@ FIGURES = [
 
 def cyclegan_init(wildcards):
     """The pretrained networks a per-image CycleGAN fine-tunes (none from scratch)."""
-    return [PRETRAINED] if wc.pretrained(config) else []
+    return [PRETRAINED] if rule_settings.pretrained(config) else []
 
 
 def cyclegan_init_option(wildcards, input):
@@ -199,12 +209,12 @@ def report_inputs(wildcards):
         if config["frangi"]["enabled"]:
             inputs["frangi"] = "results/metrics/frangi.tsv"
         inputs["paired"] = "results/metrics/paired.tsv"
-    if wc.uses_synthetic(config):
+    if rule_settings.uses_synthetic(config):
         inputs["quality"] = "results/synthetic/quality.tsv"
         inputs["cyclegan_history"] = expand(
             "results/cyclegan/{image}/history.tsv", image=UNLABELED
         )
-    if wc.pretrained(config):
+    if rule_settings.pretrained(config):
         inputs["pretrain_history"] = "results/cyclegan/pretrained/history.tsv"
     if TEACHERS:
         inputs["pseudo_labels"] = [pseudo_label_table(t) for t in TEACHERS]
@@ -228,12 +238,12 @@ def report_options(wildcards, input):
         if config["frangi"]["enabled"]:
             metrics += f" frangi={input.frangi}"
         options += f" --metrics {metrics} --human {input.human} --paired {input.paired}"
-    if wc.uses_synthetic(config):
+    if rule_settings.uses_synthetic(config):
         cyclegan = " ".join(
             f"{i}={p}" for i, p in zip(UNLABELED, input.cyclegan_history)
         )
         options += f" --quality {input.quality} --cyclegan-history {cyclegan}"
-    if wc.pretrained(config):
+    if rule_settings.pretrained(config):
         options += f" --pretrain-history {input.pretrain_history}"
     if TEACHERS:
         tables = " ".join(f"{t}={p}" for t, p in zip(TEACHERS, input.pseudo_labels))

@@ -4,8 +4,8 @@
 FRANGI = config["frangi"]["enabled"]
 TEST_ROWS = INDEX[INDEX["id"].isin(TESTS)]
 # Experiments that see one label only (the reference), and the zero-label baseline; later
-# self-training rounds first, so that each pair reads <student> - <teacher> (wc.paired_order).
-ONE_LABEL = wc.paired_order(
+# self-training rounds first, so that each pair reads <student> - <teacher> (self_training_plan.paired_order).
+ONE_LABEL = self_training_plan.paired_order(
     config,
     [
         name

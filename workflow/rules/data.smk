@@ -3,9 +3,10 @@ PHANTOM = config["dataset"]["phantom"]
 
 rule generate_phantom_training:
     output:
-        image=f"{wc.PHANTOM_ROOT}/training/images/{{id}}_training.tif",
-        label=f"{wc.PHANTOM_ROOT}/training/1st_manual/{{id}}_manual1.gif",
-        fov=f"{wc.PHANTOM_ROOT}/training/mask/{{id}}_training_mask.gif",
+        **{
+            kind: naming.path(dataset_plan.PHANTOM_ROOT, "{id}", "training", kind)
+            for kind in naming.kinds_of("training")
+        },
     log:
         "results/logs/generate_phantom/training_{id}.log",
     benchmark:
@@ -26,10 +27,10 @@ rule generate_phantom_training:
 
 rule generate_phantom_test:
     output:
-        image=f"{wc.PHANTOM_ROOT}/test/images/{{id}}_test.tif",
-        label=f"{wc.PHANTOM_ROOT}/test/1st_manual/{{id}}_manual1.gif",
-        label2=f"{wc.PHANTOM_ROOT}/test/2nd_manual/{{id}}_manual2.gif",
-        fov=f"{wc.PHANTOM_ROOT}/test/mask/{{id}}_test_mask.gif",
+        **{
+            kind: naming.path(dataset_plan.PHANTOM_ROOT, "{id}", "test", kind)
+            for kind in naming.kinds_of("test")
+        },
     log:
         "results/logs/generate_phantom/test_{id}.log",
     benchmark:
@@ -53,7 +54,7 @@ rule generate_phantom_test:
 # job depends only on the checks of its own images, so adding an image adds only its jobs.
 rule check_image:
     input:
-        unpack(lambda wildcards: wc.image_files(INDEX, wildcards.id)),
+        unpack(lambda wildcards: dataset_plan.image_files(INDEX, wildcards.id)),
     output:
         "results/data/checked/{id}.json",
     log:
@@ -70,7 +71,7 @@ rule check_image:
             if kind in input.keys()
         ),
         min_size=PATCH_SIZE,
-        context=lambda wildcards: wc.check_context_option(INDEX, wildcards.id),
+        context=lambda wildcards: dataset_plan.check_context_option(INDEX, wildcards.id),
         cyclesynth=CYCLESYNTH,
     shell:
         "{params.cyclesynth} check-image --image {input.image:q} {params.annotations}"
@@ -100,26 +101,10 @@ rule prepare_dataset:
     conda:
         CONDA_ENV
     params:
-        source=lambda wildcards, input: (
-            f"--samplesheet {shlex.quote(input.samplesheet[0])}"
-            if input.samplesheet
-            else f"--root {Path(input.images[0]).parents[2]}"
-        ),
-        reference=f"--reference {REFERENCE['id']}",
-        include_test=(
-            "--include-test-as-unlabeled"
-            if config["dataset"]["include_test_as_unlabeled"]
-            else ""
-        ),
-        validation=wc.validation_option(config),
-        max_unlabeled=(
-            f"--max-unlabeled {config['dataset']['max_unlabeled']}"
-            if config["dataset"]["max_unlabeled"]
-            else ""
-        ),
+        # the section the Snakefile planned INDEX from: the job writes that same index
+        dataset=rule_settings.as_json(config["dataset"]),
         cyclesynth=CYCLESYNTH,
     shell:
-        "{params.cyclesynth} prepare-dataset {params.source} {params.reference}"
-        " {params.include_test} {params.max_unlabeled} {params.validation}"
+        "{params.cyclesynth} prepare-dataset --dataset {params.dataset:q}"
         " --checked {input.checked}"
         " --out {output} > {log} 2>&1"

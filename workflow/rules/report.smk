@@ -45,16 +45,19 @@ rule report:
         CONDA_ENV
     params:
         options=report_options,
-        labels=wc.as_json(wc.experiment_labels(config)),
+        labels=rule_settings.as_json(rule_settings.experiment_labels(config)),
         max_mse=config["filter"]["max_mse"],
-        prediction=wc.as_json(wc.prediction_settings(config)),
-        self_training=wc.as_json(
-            {"students": STUDENTS, "transductive": wc.transductive(config)}
+        prediction=rule_settings.as_json(rule_settings.prediction_settings(config)),
+        self_training=rule_settings.as_json(
+            {
+                "students": STUDENTS,
+                "transductive": self_training_plan.transductive(config),
+            }
         ),
-        segmented_by=wc.as_json(
+        segmented_by=rule_settings.as_json(
             {
                 "experiments": SEGMENTATION_EXPERIMENTS,
-                "source": wc.segmentation_source(config),
+                "source": rule_settings.segmentation_source(config),
             }
         ),
         figures_dir=lambda wildcards, output: os.path.dirname(output.synthetic_examples),

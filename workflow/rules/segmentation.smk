@@ -17,8 +17,8 @@ rule train_unet:
         gpu=resource("train_unet", "gpu"),
     params:
         options=unet_training_options,
-        settings=lambda wildcards: wc.as_json(
-            wc.unet_settings(config, wildcards.experiment)
+        settings=lambda wildcards: rule_settings.as_json(
+            rule_settings.unet_settings(config, wildcards.experiment)
         ),
         seed=config["seed"],
         device=config["device"],
@@ -64,8 +64,10 @@ rule pseudo_label:
         gpu=resource("pseudo_label", "gpu"),
     params:
         out_dir=lambda wildcards, output: os.path.dirname(output.table),
-        band=lambda wildcards: wc.teacher_band(config, wildcards.teacher),
-        prediction=wc.prediction_options(config),
+        band=lambda wildcards: self_training_plan.teacher_band(
+            config, wildcards.teacher
+        ),
+        prediction=rule_settings.prediction_options(config),
         device=config["device"],
         cyclesynth=CYCLESYNTH,
     shell:
@@ -99,7 +101,7 @@ rule predict:
         gpu=resource("predict", "gpu"),
     params:
         out_dir=lambda wildcards, output: os.path.dirname(output.masks[0]),
-        prediction=wc.prediction_options(config),
+        prediction=rule_settings.prediction_options(config),
         device=config["device"],
         cyclesynth=CYCLESYNTH,
     shell:
@@ -122,7 +124,7 @@ rule evaluate:
         CONDA_ENV
     params:
         predictions_dir=lambda wildcards, input: os.path.dirname(input.probabilities[0]),
-        thresholds=wc.as_json(wc.thresholds(config)),
+        thresholds=rule_settings.as_json(rule_settings.thresholds(config)),
         role="test",
         cyclesynth=CYCLESYNTH,
     shell:
@@ -183,7 +185,7 @@ rule segment:
         out_dir=lambda wildcards, output: os.path.dirname(output.table),
         names=SEGMENTED,
         threshold=config["segmentation"]["threshold"],
-        prediction=wc.prediction_options(config),
+        prediction=rule_settings.prediction_options(config),
         device=config["device"],
         cyclesynth=CYCLESYNTH,
     shell:
@@ -219,6 +221,6 @@ use rule segment as segment_new with:
         out_dir=lambda wildcards, output: os.path.dirname(output.table),
         names=list(NEW_IMAGES),
         threshold=config["segmentation"]["threshold"],
-        prediction=wc.prediction_options(config),
+        prediction=rule_settings.prediction_options(config),
         device=config["device"],
         cyclesynth=CYCLESYNTH,

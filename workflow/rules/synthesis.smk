@@ -28,7 +28,9 @@ rule pretrain_cyclegan:
         runtime=resource("pretrain_cyclegan", "runtime"),
         gpu=resource("pretrain_cyclegan", "gpu"),
     params:
-        settings=wc.as_json(wc.cyclegan_settings(config, "pretrain")),
+        settings=rule_settings.as_json(
+            rule_settings.cyclegan_settings(config, "pretrain")
+        ),
         images=PRETRAIN_IMAGES,
         patch_size=PATCH_SIZE,
         patch_stride=PATCH_STRIDE,
@@ -74,7 +76,7 @@ rule train_cyclegan:
         runtime=resource("train_cyclegan", "runtime"),
         gpu=resource("train_cyclegan", "gpu"),
     params:
-        settings=wc.as_json(wc.cyclegan_settings(config)),
+        settings=rule_settings.as_json(rule_settings.cyclegan_settings(config)),
         patch_size=PATCH_SIZE,
         patch_stride=PATCH_STRIDE,
         seed=config["seed"],

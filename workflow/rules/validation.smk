@@ -13,7 +13,7 @@ use rule evaluate as evaluate_validation with:
         "results/benchmarks/evaluate_validation/{experiment}.tsv"
     params:
         predictions_dir=lambda wildcards, input: os.path.dirname(input.probabilities[0]),
-        thresholds=wc.as_json(wc.thresholds(config)),
+        thresholds=rule_settings.as_json(rule_settings.thresholds(config)),
         role="validation",
         cyclesynth=CYCLESYNTH,
 

@@ -10,18 +10,17 @@ test images.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from cyclesynth.data import naming
 from cyclesynth.data.images import ImageReadError, read_binary, read_rgb
 
 INDEX_COLUMNS = ["id", "split", "image", "label", "fov", "label2", "role", "unlabeled"]
 IMAGE_SUFFIXES = (".tif", ".tiff", ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".ppm")
-_DRIVE_IMAGE = re.compile(r"^(?P<id>[0-9A-Za-z]+)_(?P<split>training|test)$")
 
 
 class DatasetError(ValueError):
@@ -53,42 +52,31 @@ def _find_one(folder: Path, stem: str) -> str:
 
 
 def plan_drive(root: str | Path) -> pd.DataFrame:
-    """List a dataset in the DRIVE layout from its file names.
-
-    ``{split}/images/{id}_{split}.tif`` with ``{split}/1st_manual/{id}_manual1.gif``,
-    ``{split}/mask/{id}_{split}_mask.gif`` and, for test, ``test/2nd_manual/{id}_manual2.gif``.
-    Missing labels or masks are left empty here and reported by :func:`check_complete`.
+    """List a dataset in the DRIVE layout (:mod:`cyclesynth.data.naming`) from its file names:
+    each split's images with their label, FOV mask and, for test, second observer's label, in
+    any of :data:`IMAGE_SUFFIXES`. Missing labels or masks are left empty here and reported by
+    :func:`check_complete`.
     """
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"dataset root {root} does not exist or is not a folder (config key dataset.root)")
     rows = []
-    for split in ("training", "test"):
-        folder = root / split / "images"
+    for split in naming.SPLITS:
+        folder = naming.folder(root, split, "image")
         if not folder.is_dir():
             continue
+        pattern = naming.id_pattern(split, "image")
         for path in sorted(folder.iterdir()):
-            match = _DRIVE_IMAGE.match(path.stem)
-            if path.suffix.lower() not in IMAGE_SUFFIXES or not match or match["split"] != split:
+            match = pattern.match(path.stem)
+            if path.suffix.lower() not in IMAGE_SUFFIXES or not match:
                 continue
-            image_id = match["id"]
-            rows.append(
-                {
-                    "id": image_id,
-                    "split": split,
-                    "image": str(path),
-                    "label": _find_one(root / split / "1st_manual", f"{image_id}_manual1"),
-                    "fov": _find_one(root / split / "mask", f"{image_id}_{split}_mask"),
-                    "label2": _find_one(root / split / "2nd_manual", f"{image_id}_manual2")
-                    if split == "test"
-                    else "",
-                }
-            )
+            row = {"id": match["id"], "split": split, "image": str(path), "label": "", "fov": "", "label2": ""}
+            for kind in naming.kinds_of(split)[1:]:
+                row[kind] = _find_one(naming.folder(root, split, kind), naming.stem(match["id"], split, kind))
+            rows.append(row)
     if not rows:
-        raise DatasetError(
-            f"dataset root {root} holds no images: expected {root}/training/images/<id>_training.tif "
-            f"and {root}/test/images/<id>_test.tif (the DRIVE layout)"
-        )
+        expected = " and ".join(f"{root}/{naming.relative_path('<id>', split, 'image')}" for split in naming.SPLITS)
+        raise DatasetError(f"dataset root {root} holds no images: expected {expected} (the DRIVE layout)")
     table = pd.DataFrame(rows)
     duplicated = table["id"][table["id"].duplicated()].tolist()
     if duplicated:
@@ -99,21 +87,17 @@ def plan_drive(root: str | Path) -> pd.DataFrame:
 
 def orphan_labels(root: str | Path) -> list[str]:
     """Label or mask files whose image is missing (DRIVE layout)."""
-    root = Path(root)
     orphans = []
-    patterns = {
-        "1st_manual": re.compile(r"^(?P<id>[0-9A-Za-z]+)_manual1$"),
-        "2nd_manual": re.compile(r"^(?P<id>[0-9A-Za-z]+)_manual2$"),
-        "mask": re.compile(r"^(?P<id>[0-9A-Za-z]+)_(training|test)_mask$"),
-    }
-    for split in ("training", "test"):
-        for sub, pattern in patterns.items():
-            folder = root / split / sub
+    for split in naming.SPLITS:
+        images = naming.folder(root, split, "image")
+        for kind in ("label", "label2", "fov"):
+            folder = naming.folder(root, split, kind)
             if not folder.is_dir():
                 continue
+            pattern = naming.id_pattern(split, kind)
             for path in sorted(folder.iterdir()):
                 match = pattern.match(path.stem)
-                if match and not _find_one(root / split / "images", f"{match['id']}_{split}"):
+                if match and not _find_one(images, naming.stem(match["id"], split, "image")):
                     orphans.append(str(path))
     return orphans
 
@@ -123,7 +107,7 @@ def check_no_orphans(root: str | Path) -> None:
     orphans = orphan_labels(root)
     if orphans:
         raise DatasetError(
-            "labels or masks without their image (expected <root>/<split>/images/<id>_<split>.tif):\n  "
+            f"labels or masks without their image (expected <root>/{naming.template('image')}):\n  "
             + "\n  ".join(orphans)
         )
 
@@ -204,10 +188,7 @@ def check_complete(index: pd.DataFrame, *, require_fov: bool = True, require_tes
 
 
 def _expected(row, kind: str) -> str:
-    folder = Path(row.image).parent.parent
-    if kind == "fov":
-        return str(folder / "mask" / f"{row.id}_{row.split}_mask.gif")
-    return str(folder / "1st_manual" / f"{row.id}_manual1.gif")
+    return naming.path(Path(row.image).parent.parent.parent, row.id, row.split, kind)
 
 
 # A label whose vessels cover more than this share of its FOV is probably inverted (vessels

@@ -2,9 +2,8 @@
 
 ``cyclesynth samplesheet`` writes a samplesheet from a folder with one of these:
 
-* ``drive``: DRIVE's two splits (``training/images/21_training.tif``,
-  ``training/1st_manual/21_manual1.gif``, ``training/mask/21_training_mask.gif``, ``test/...``
-  with ``test/2nd_manual/01_manual2.gif``). Training images are ``unlabeled`` (their labels are
+* ``drive``: DRIVE's two splits, named as :mod:`cyclesynth.data.naming` says (images, first
+  and, for test, second observer's labels, FOV masks). Training images are ``unlabeled`` (their labels are
   kept for the ``all_labels`` experiment), one of them the ``reference``; test images ``test``.
 * the public fundus sets in one folder each, as the patterns of :data:`LAYOUTS` say
   (CHASE_DB1, HRF, STARE); every image's label is kept, the last ``n_test`` images (in id
@@ -21,6 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from cyclesynth.data import naming
 from cyclesynth.data.datasets import DatasetError, _sort_key, plan_drive
 
 
@@ -100,7 +100,8 @@ def drive_rows(root: str | os.PathLike, reference: str | None = None) -> list[di
     table = plan_drive(root)
     training = table.loc[(table["split"] == "training") & (table["label"] != ""), "id"].tolist()
     if not training:
-        raise LayoutError(f"{root}: no labeled training image (expected training/1st_manual/<id>_manual1.gif)")
+        expected = naming.template("label").replace("<split>", "training")
+        raise LayoutError(f"{root}: no labeled training image (expected {expected})")
     chosen = _choose_reference(training, reference, "labeled training")
     rows = []
     for row in table.itertuples():

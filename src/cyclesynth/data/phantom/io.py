@@ -10,14 +10,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from cyclesynth.data import naming
 from cyclesynth.data.images import atomic_path, to_uint8
 from cyclesynth.data.phantom.style import phantom_style
 from cyclesynth.data.phantom.render import _check_size, generate_phantom, second_observer_label
 
+
 def image_seed(seed: int, image_id: int) -> int:
     """Seed of image ``image_id`` in a dataset generated with ``seed``."""
     return int(np.random.SeedSequence([int(seed), int(image_id)]).generate_state(1, dtype=np.uint32)[0])
-
 
 
 def _write_tiff(path: Path, rgb: np.ndarray) -> None:
@@ -51,16 +52,16 @@ def write_phantom_image(
     s = image_seed(seed, image_id)
     style = phantom_style(s)
     rgb, label, fov = generate_phantom(s, height, width, style)
-    stem = f"{image_id:02d}"
+    name = naming.phantom_id(image_id)
     entry = {"id": image_id, "split": split, "seed": s, "style": style.to_dict()}
-    entry["image"] = f"{split}/images/{stem}_{split}.tif"
-    entry["label"] = f"{split}/1st_manual/{stem}_manual1.gif"
-    entry["mask"] = f"{split}/mask/{stem}_{split}_mask.gif"
+    entry["image"] = naming.relative_path(name, split, "image")
+    entry["label"] = naming.relative_path(name, split, "label")
+    entry["mask"] = naming.relative_path(name, split, "fov")
     _write_tiff(root / entry["image"], rgb)
     _write_gif(root / entry["label"], label)
     _write_gif(root / entry["mask"], fov)
     if split == "test":
-        entry["second_observer"] = f"{split}/2nd_manual/{stem}_manual2.gif"
+        entry["second_observer"] = naming.relative_path(name, split, "label2")
         _write_gif(root / entry["second_observer"], second_observer_label(s, height, width))
     entry["vessel_fraction_in_fov"] = round(float(label.sum() / max(fov.sum(), 1)), 5)
     return entry

@@ -30,13 +30,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from cyclesynth.data.datasets import DatasetError
     from cyclesynth.data.images import ImageReadError
-    from cyclesynth.errors import TrainingDiverged
+    from cyclesynth.errors import ConfigError, TrainingDiverged
     from cyclesynth.segmentation.segment import SegmentationError
 
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (DatasetError, ImageReadError, SegmentationError, TrainingDiverged) as err:
+    except (ConfigError, DatasetError, ImageReadError, SegmentationError, TrainingDiverged) as err:
         print(f"cyclesynth {args.command}: error: {err}", file=sys.stderr)
         return 1
     return 0

@@ -32,32 +32,39 @@ def cmd_check_image(args) -> None:
         + (f"; vessel share of the FOV: {shares}" if shares else ""))
 
 
-def cmd_prepare_dataset(args) -> None:
-    from cyclesynth.data.datasets import (
-        RoleSettings,
-        check_complete,
-        check_no_orphans,
-        input_warnings,
-        plan_dataset,
-    )
-    from cyclesynth.data.samplesheet import samplesheet_index
+def dataset_section(args) -> dict:
+    """The config's ``dataset`` section that prepare-dataset plans from: ``--dataset`` (the
+    workflow passes its own, so that the job writes the index the Snakefile planned), or one
+    made of ``--root`` (a folder in DRIVE's layout) or ``--samplesheet`` and the role flags."""
+    if args.dataset:
+        return json.loads(args.dataset)
+    if not (args.root or args.samplesheet):
+        raise SystemExit("cyclesynth prepare-dataset: give --dataset, --root or --samplesheet")
+    return {
+        "source": "samplesheet" if args.samplesheet else "drive",
+        "root": args.root,
+        "samplesheet": args.samplesheet,
+        "reference": args.reference,
+        "include_test_as_unlabeled": args.include_test_as_unlabeled,
+        "max_unlabeled": args.max_unlabeled,
+        "validation": list(args.validation),
+    }
 
-    roles = RoleSettings(args.reference, args.include_test_as_unlabeled, args.max_unlabeled, tuple(args.validation))
-    if args.samplesheet:
-        index = samplesheet_index(args.samplesheet, roles)
-    else:
-        index = plan_dataset(args.root, roles)
-        check_no_orphans(args.root)
-        check_complete(index)
+
+def cmd_prepare_dataset(args) -> None:
+    from cyclesynth.data.datasets import input_warnings
+    from cyclesynth.pipeline.dataset_plan import dataset_root, plan
+
+    config = {"dataset": dataset_section(args)}
+    index = plan(config)  # the function the Snakefile planned its jobs with
     index["warnings"] = input_warnings(index, args.checked)
     for warning in filter(None, index["warnings"]):
         log(f"WARNING: {warning}")
     _write_table(index, args.out)
     counts = index["role"].value_counts().to_dict()
-    source = args.samplesheet or args.root
     reference = index.loc[index["role"] == "reference", "id"].iloc[0]
-    log(f"dataset {source}: {counts}; reference {reference}; {int(index['unlabeled'].sum())} unlabeled images "
-        "for synthesis")
+    log(f"dataset {dataset_root(config)}: {counts}; reference {reference}; {int(index['unlabeled'].sum())} "
+        "unlabeled images for synthesis")
 
 
 def cmd_samplesheet(args) -> None:
@@ -112,6 +119,7 @@ def register(sub) -> None:
 
     p = sub.add_parser("prepare-dataset", help="index a dataset (DRIVE layout or samplesheet) with roles")
     where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--dataset", help="the config's dataset section as JSON (what the workflow passes)")
     where.add_argument("--root", help="a dataset in the DRIVE layout")
     where.add_argument("--samplesheet", help="a samplesheet (TSV or CSV)")
     p.add_argument("--reference", default=None)
