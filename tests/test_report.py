@@ -14,6 +14,7 @@ import imageio.v3 as iio  # noqa: E402
 
 from cyclesynth.evaluation import figures as report_figures  # noqa: E402
 from cyclesynth.evaluation import report, tables  # noqa: E402
+from cyclesynth.evaluation.figure_registry import FIGURES
 from cyclesynth.data.images import write_png  # noqa: E402
 from helpers import expected_table1, measured_table1
 
@@ -233,8 +234,7 @@ def test_summarize_single_image_std_is_zero():
 def test_write_report_everything(inputs):
     out = inputs["tmp_path"] / "out"
     written = _run(inputs, out)
-    for name in ("summary", "table1", "synthetic_examples", "rejected_synthetic", "synthetic_mse",
-                 "segmentations", "loss_curves"):
+    for name in ("summary", "table1", *(figure.name for figure in FIGURES)):
         assert written[name].is_file(), name
     # no temporary files left behind
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp") or ".tmp." in p.name]
@@ -276,8 +276,8 @@ def test_write_report_everything(inputs):
     assert len(human) == 1 and "0.780 ± 0.010" in human[0]
 
     heights = {}
-    for name in ("synthetic_examples", "rejected_synthetic", "synthetic_mse", "segmentations", "loss_curves"):
-        heights[name] = _png_shape(written[name])
+    for figure in FIGURES:
+        heights[figure.name] = _png_shape(written[figure.name])
     # synthetic examples: 2 kept images -> 2 rows of 3 panels with the images' 3:4 aspect
     h, w = heights["synthetic_examples"]
     assert h / w == pytest.approx((2.8 * 0.75 * 2 + 0.8) / (2.8 * 3), rel=0.03)
@@ -322,8 +322,8 @@ def test_missing_synthetic_inputs(inputs):
     written = _run(inputs, out, quality_tsv=inputs["tmp_path"] / "does/not/exist.tsv",
                    metrics_tsvs=metrics, cyclegan_histories={}, mse_threshold=None,
                    unet_histories={k: v for k, v in inputs["unet_histories"].items() if k != "synthetic"})
-    for name in ("synthetic_examples", "rejected_synthetic", "synthetic_mse", "segmentations", "loss_curves"):
-        _png_shape(written[name])
+    for figure in FIGURES:
+        _png_shape(written[figure.name])
     table = (out / "table1.md").read_text()
     assert "`synthetic`" not in table.split("Paper's Table 1")[0]
     assert "0.62 ± 0.10" in table  # the published table is still shown

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from cyclesynth.evaluation.figure_registry import FIGURES
 from helpers import TINY, expected_table1, measured_table1, planned_jobs, snakemake
 
 pytestmark = pytest.mark.slow  # the whole workflow, through the `snakemake` command
@@ -88,8 +89,8 @@ def test_report_outputs(tiny_run):
             "flips and quarter turns.") in table
     assert "tiles of 32 at stride 16, test-time augmentation on" in (
         tiny_run / "results/logs/predict/synthetic.log").read_text()
-    for figure in ("synthetic_examples", "rejected_synthetic", "synthetic_mse", "segmentations", "loss_curves"):
-        data = (tiny_run / f"results/figures/{figure}.png").read_bytes()
+    for figure in FIGURES:
+        data = (tiny_run / "results/figures" / figure.file).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
 
 

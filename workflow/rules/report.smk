@@ -1,7 +1,19 @@
+# The report's figures: one list, in the package (cyclesynth.evaluation.figure_registry).
+from cyclesynth.evaluation.figure_registry import FIGURES
+
+
 rule report:
     input:
         unpack(report_inputs),
     output:
+        **{
+            figure.name: report(
+                f"results/figures/{figure.file}",
+                caption=f"../report/{figure.caption}",
+                category="Figures",
+            )
+            for figure in FIGURES
+        },
         summary=report(
             "results/metrics/summary.tsv",
             caption="../report/summary.rst",
@@ -11,31 +23,6 @@ rule report:
             "results/metrics/table1.md",
             caption="../report/table1.rst",
             category="Metrics",
-        ),
-        synthetic_examples=report(
-            "results/figures/synthetic_examples.png",
-            caption="../report/synthetic_examples.rst",
-            category="Figures",
-        ),
-        rejected_synthetic=report(
-            "results/figures/rejected_synthetic.png",
-            caption="../report/rejected_synthetic.rst",
-            category="Figures",
-        ),
-        synthetic_mse=report(
-            "results/figures/synthetic_mse.png",
-            caption="../report/synthetic_mse.rst",
-            category="Figures",
-        ),
-        segmentations=report(
-            "results/figures/segmentations.png",
-            caption="../report/segmentation_examples.rst",
-            category="Figures",
-        ),
-        loss_curves=report(
-            "results/figures/loss_curves.png",
-            caption="../report/loss_curves.rst",
-            category="Figures",
         ),
     log:
         "results/logs/report.log",
@@ -57,7 +44,7 @@ rule report:
                 "source": wc.segmentation_source(config),
             }
         ),
-        figures_dir=lambda wildcards, output: os.path.dirname(output.synthetic_examples),
+        figures_dir=lambda wildcards, output: os.path.dirname(output[FIGURES[0].name]),
         predictions_dir="results/predictions",
         cyclesynth=CYCLESYNTH,
     shell:
