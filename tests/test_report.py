@@ -368,3 +368,22 @@ def test_table1_states_how_the_u_nets_predicted(inputs, tmp_path):
     assert "\n\nPrediction: on the grid.\n\n## Measured" in tables.render_table1(
         summary, experiment_labels={}, prediction="Prediction: on the grid.")
     assert "Prediction:" not in tables.render_table1(summary, experiment_labels={})
+
+
+def test_the_headline_has_each_experiments_auc_and_f1_and_who_segmented(inputs, tmp_path):
+    """headline.rst (the front page's results): within the FOV, AUC and the F1 at w/(1+w)
+    (mean ± std over the 3 test images), the second observer's binary F1 last, and the
+    sentence of table1.md saying which experiment made the segmentations."""
+    out = tmp_path / "headline"
+    written = _run(inputs, out, out_headline=out / "headline.rst",
+                   segmented_by={"experiments": ["synthetic"], "source": "final_experiment"})
+    text = written["headline"].read_text()
+    assert not [p for p in out.rglob("*") if ".tmp" in p.name]
+    rows = {line.split("  ")[0]: line.split() for line in text.splitlines() if "``" in line and "±" in line}
+    # all_labels: AUC 0.95, 0.97, 0.99; F1 at w/(1+w) within the FOV 0.5-0.02, 0.6-0.02, 0.4-0.02
+    assert " ".join(rows["20 ground truths"][-6:]) == "0.970 ± 0.020 0.480 ± 0.100"
+    assert " ".join(rows["1 ground truth + synthetic"][-6:]) == "0.870 ± 0.020 0.380 ± 0.100"  # offset 0.1
+    assert list(rows)[-1] == "second human observer"
+    assert rows["second human observer"][-5:] == ["—", "0.790", "±", "0.000", "(binary)"]  # no AUC
+    assert "0.5 ±" not in text  # threshold 0.5 and the whole image left out
+    assert "Segmentations from ``synthetic``: the config's final_experiment." in text

@@ -1,6 +1,15 @@
 # The report's figures: one list, in the package (cyclesynth.evaluation.figure_registry).
 from cyclesynth.evaluation.figure_registry import FIGURES
 
+# The front page of `snakemake --report`: the introduction and the results table that this rule
+# writes (HEADLINE, included by workflow.rst relative to the working directory); before the
+# rule has run, the introduction alone.
+HEADLINE = "results/metrics/headline.rst"
+FRONT_PAGE = "workflow.rst" if os.path.exists(HEADLINE) else "workflow_no_results.rst"
+
+
+report: f"../report/{FRONT_PAGE}"
+
 
 rule report:
     input:
@@ -24,6 +33,7 @@ rule report:
             caption="../report/table1.rst",
             category="Metrics",
         ),
+        headline=HEADLINE,
     log:
         "results/logs/report.log",
     benchmark:
@@ -53,5 +63,5 @@ rule report:
         " --labels {params.labels:q} --max-mse {params.max_mse}"
         " --prediction {params.prediction:q}"
         " --self-training {params.self_training:q} --segmented-by {params.segmented_by:q}"
-        " --summary {output.summary} --table1 {output.table1}"
+        " --summary {output.summary} --table1 {output.table1} --headline {output.headline}"
         " --figures-dir {params.figures_dir} > {log} 2>&1"

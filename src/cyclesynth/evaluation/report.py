@@ -10,7 +10,8 @@ Inputs are the tables and images the other stages write (read by :mod:`cyclesynt
 * ``results/predictions/{experiment}/{test_id}.png``.
 
 Outputs: ``summary.tsv`` (mean and sample standard deviation over test images),
-``table1.md`` (Markdown, measured and published side by side) and the PNG figures of
+``table1.md`` (Markdown, measured and published side by side), ``headline.rst`` (the front
+page's results table, reStructuredText) and the PNG figures of
 :data:`cyclesynth.evaluation.figure_registry.FIGURES`. Every
 file is written through :func:`cyclesynth.data.images.atomic_path`, so a killed job never leaves
 a truncated output under its final name. A configuration without the synthetic experiment
@@ -29,7 +30,7 @@ from cyclesynth.data.datasets import read_index
 from cyclesynth.evaluation import figures, segmentation_report
 from cyclesynth.evaluation.figure_registry import FIGURES
 from cyclesynth.evaluation.inputs import PathLike, read_history, read_metrics, read_segmentations
-from cyclesynth.evaluation.tables import render_table1, summarize, write_summary, write_text
+from cyclesynth.evaluation.tables import render_headline, render_table1, summarize, write_summary, write_text
 from cyclesynth.synthesis.quality_filter import read_quality
 
 
@@ -56,6 +57,7 @@ def write_report(
     self_training: Mapping | None = None,
     pseudo_label_tables: Mapping[str, PathLike] | None = None,
     segmented_by: Mapping | None = None,
+    out_headline: PathLike | None = None,
 ) -> dict[str, Path]:
     """Read every input, write ``summary.tsv``, ``table1.md`` and the figures.
 
@@ -68,7 +70,9 @@ def write_report(
     settings, ``transductive``) with the teachers' ``pseudo_label_tables`` adds the
     Self-training section (:func:`cyclesynth.segmentation.pseudo_labels.render_markdown`);
     ``segmented_by`` (``experiments``, ``source``) says which experiments made the
-    segmentations and why. Returns the paths written, keyed by a short name.
+    segmentations and why. ``out_headline`` (optional): the front page's results in
+    reStructuredText (:func:`cyclesynth.evaluation.tables.render_headline`). Returns the paths
+    written, keyed by a short name.
     """
     index = read_index(index_tsv)
     tables = [read_metrics(path) for path in metrics_tsvs.values()]
@@ -119,6 +123,9 @@ def write_report(
         index, segmentations, experiment_labels, segmented_by=segmented_by
     )
     write_text(text, out_table1)
+    if out_headline is not None:
+        write_text(render_headline(summary, experiment_labels=experiment_labels, segmented_by=segmented_by),
+                   out_headline)
 
     inputs = figures.FigureInputs(
         index=index,
@@ -135,4 +142,5 @@ def write_report(
     paths = {figure.name: Path(figures_dir) / figure.file for figure in FIGURES}
     for figure in FIGURES:
         getattr(figures, figure.draw)(inputs, paths[figure.name])
-    return {"summary": Path(out_summary), "table1": Path(out_table1), **paths}
+    headline = {"headline": Path(out_headline)} if out_headline is not None else {}
+    return {"summary": Path(out_summary), "table1": Path(out_table1), **headline, **paths}
