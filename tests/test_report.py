@@ -387,3 +387,23 @@ def test_the_headline_has_each_experiments_auc_and_f1_and_who_segmented(inputs, 
     assert rows["second human observer"][-5:] == ["—", "0.790", "±", "0.000", "(binary)"]  # no AUC
     assert "0.5 ±" not in text  # threshold 0.5 and the whole image left out
     assert "Segmentations from ``synthetic``: the config's final_experiment." in text
+
+
+def test_vessel_fractions_show_every_segmented_image_and_the_labeled_tests_truth(inputs, monkeypatch, tmp_path):
+    drawn = []
+    monkeypatch.setattr(report_figures, "_save", lambda fig, path: drawn.append(fig))
+    names = ["22", "23", "01", "02", "03"]
+    table = pd.DataFrame({"name": names, "vessel_fraction": [0.1, 0.0, 0.2, 0.3, 0.25]})
+    index = pd.read_csv(inputs["index_tsv"], sep="\t", dtype=str, keep_default_na=False)
+    figure_inputs = report_figures.FigureInputs(
+        index=index, quality=None, mse_threshold=None, scored_experiments=[], predictions_dir=tmp_path,
+        segmentations={"synthetic": table}, cyclegan_histories={}, unet_histories={}, pretrain_history=None,
+        experiment_labels=inputs["experiment_labels"])
+    report_figures.draw_vessel_fractions(figure_inputs, tmp_path / "vessel_fractions.png")
+    ax = drawn[0].axes[0]
+    [ours, truth] = ax.get_lines()
+    assert [tick.get_text() for tick in ax.get_xticklabels()] == names
+    assert list(ours.get_ydata()) == [0.1, 0.0, 0.2, 0.3, 0.25]
+    assert ours.get_label() == "1 ground truth + synthetic"
+    expected = [np.nan, np.nan, *(_mask(i).mean() for i in (1, 2, 3))]  # 22, 23: unlabeled, no truth shown
+    np.testing.assert_allclose(truth.get_ydata(), expected)

@@ -40,4 +40,5 @@ FIGURES: tuple[Figure, ...] = (
     Figure("synthetic_mse", draw="draw_synthetic_mse"),
     Figure("segmentations", draw="draw_segmentations"),
     Figure("loss_curves", draw="draw_loss_curves"),
+    Figure("vessel_fractions", draw="draw_vessel_fractions"),
 )

@@ -400,3 +400,35 @@ def draw_segmentations(inputs: FigureInputs, out_path: PathLike) -> None:
 def draw_loss_curves(inputs: FigureInputs, out_path: PathLike) -> None:
     plot_loss_curves(inputs.cyclegan_histories, inputs.unet_histories, out_path,
                      experiment_labels=inputs.experiment_labels, pretrain_history=inputs.pretrain_history)
+
+
+def draw_vessel_fractions(inputs: FigureInputs, out_path: PathLike) -> None:
+    """The vessel fraction of every segmented image (mask pixels / image pixels) per segmenting
+    experiment, and the first observer's where a test image has a label."""
+    title = "Vessel fraction of every segmented image (whole image)"
+    tables = {experiment: table for experiment, table in inputs.segmentations.items() if len(table)}
+    if not tables:
+        _placeholder(out_path, title, "No segmentation to show.")
+        return
+    names = list(dict.fromkeys(str(name) for table in tables.values() for name in table["name"]))
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(min(max(6.0, 2.0 + 0.25 * len(names)), 16.0), 3.8))
+    for experiment, table in tables.items():
+        fraction = dict(zip(table["name"].astype(str), table["vessel_fraction"].astype(float)))
+        ax.plot(x, [fraction.get(name, np.nan) for name in names], "o", alpha=0.8,
+                label=inputs.experiment_labels.get(experiment, experiment))
+    tests = scored_tests(inputs.index)
+    labels = dict(zip(tests["id"].astype(str), tests["label"].astype(str)))
+    truth = [_load(labels[name], binary=True) if name in labels else None for name in names]
+    if any(mask is not None for mask in truth):
+        ax.plot(x, [mask.mean() if mask is not None else np.nan for mask in truth], "kx",
+                label="first observer (labeled test images)")
+    ax.set_xticks(x, names, rotation=90, fontsize=7)
+    ax.set_xlabel("segmented image")
+    ax.set_ylabel("vessel fraction")
+    top = ax.get_ylim()[1]
+    ax.set_ylim(-0.04 * top, top)  # an empty mask's 0 shows whole
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=11)
+    fig.tight_layout()
+    _save(fig, out_path)
