@@ -230,7 +230,10 @@ def _rst_table(header: list[str], rows: list[list[str]]) -> list[str]:
     """A reStructuredText simple table."""
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
     rule = "  ".join("=" * width for width in widths)
-    line = lambda cells: "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()  # noqa: E731
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
+
     return [rule, line(header), rule, *(line(row) for row in rows), rule]
 
 
@@ -259,7 +262,7 @@ def render_headline(
             "depend on the threshold.",
             "",
         ]
-        table = []
+        table, humans = [], []
         for experiment, group in rows.groupby("experiment", sort=False):
             chosen = group[group["threshold_name"].astype(str) == HEADLINE_THRESHOLD]
             row = (chosen if len(chosen) else group).iloc[0]
@@ -268,9 +271,9 @@ def render_headline(
             if not len(chosen):
                 f1 += " (binary)" if human else f" (threshold {row['threshold_name']})"
             label = experiment_labels.get(str(experiment), "second human observer" if human else str(experiment))
-            table.append([label, f"``{experiment}``", _fmt(row["auc_mean"], row["auc_std"]), f1])
-        table.sort(key=lambda cells: cells[1].startswith("``human"))
-        lines += _rst_table(["Training set", "Experiment", "AUC", f"F1 at {HEADLINE_THRESHOLD}"], table)
+            (humans if human else table).append(
+                [label, f"``{experiment}``", _fmt(row["auc_mean"], row["auc_std"]), f1])
+        lines += _rst_table(["Training set", "Experiment", "AUC", f"F1 at {HEADLINE_THRESHOLD}"], table + humans)
         lines.append("")
     if segmented_by:
         lines += [source_line(list(segmented_by["experiments"]), str(segmented_by["source"]), code="``"), ""]
