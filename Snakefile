@@ -7,9 +7,6 @@ import os
 configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 
 
-report: "workflow/report/workflow.rst"
-
-
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/synthesis.smk"

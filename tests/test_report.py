@@ -14,6 +14,7 @@ import imageio.v3 as iio  # noqa: E402
 
 from cyclesynth.evaluation import figures as report_figures  # noqa: E402
 from cyclesynth.evaluation import report, tables  # noqa: E402
+from cyclesynth.evaluation.figure_registry import FIGURES
 from cyclesynth.data.images import write_png  # noqa: E402
 from helpers import expected_table1, measured_table1
 
@@ -233,8 +234,7 @@ def test_summarize_single_image_std_is_zero():
 def test_write_report_everything(inputs):
     out = inputs["tmp_path"] / "out"
     written = _run(inputs, out)
-    for name in ("summary", "table1", "synthetic_examples", "rejected_synthetic", "synthetic_mse",
-                 "segmentations", "loss_curves"):
+    for name in ("summary", "table1", *(figure.name for figure in FIGURES)):
         assert written[name].is_file(), name
     # no temporary files left behind
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp") or ".tmp." in p.name]
@@ -276,8 +276,8 @@ def test_write_report_everything(inputs):
     assert len(human) == 1 and "0.780 ± 0.010" in human[0]
 
     heights = {}
-    for name in ("synthetic_examples", "rejected_synthetic", "synthetic_mse", "segmentations", "loss_curves"):
-        heights[name] = _png_shape(written[name])
+    for figure in FIGURES:
+        heights[figure.name] = _png_shape(written[figure.name])
     # synthetic examples: 2 kept images -> 2 rows of 3 panels with the images' 3:4 aspect
     h, w = heights["synthetic_examples"]
     assert h / w == pytest.approx((2.8 * 0.75 * 2 + 0.8) / (2.8 * 3), rel=0.03)
@@ -322,8 +322,8 @@ def test_missing_synthetic_inputs(inputs):
     written = _run(inputs, out, quality_tsv=inputs["tmp_path"] / "does/not/exist.tsv",
                    metrics_tsvs=metrics, cyclegan_histories={}, mse_threshold=None,
                    unet_histories={k: v for k, v in inputs["unet_histories"].items() if k != "synthetic"})
-    for name in ("synthetic_examples", "rejected_synthetic", "synthetic_mse", "segmentations", "loss_curves"):
-        _png_shape(written[name])
+    for figure in FIGURES:
+        _png_shape(written[figure.name])
     table = (out / "table1.md").read_text()
     assert "`synthetic`" not in table.split("Paper's Table 1")[0]
     assert "0.62 ± 0.10" in table  # the published table is still shown
@@ -368,3 +368,42 @@ def test_table1_states_how_the_u_nets_predicted(inputs, tmp_path):
     assert "\n\nPrediction: on the grid.\n\n## Measured" in tables.render_table1(
         summary, experiment_labels={}, prediction="Prediction: on the grid.")
     assert "Prediction:" not in tables.render_table1(summary, experiment_labels={})
+
+
+def test_the_headline_has_each_experiments_auc_and_f1_and_who_segmented(inputs, tmp_path):
+    """headline.rst (the front page's results): within the FOV, AUC and the F1 at w/(1+w)
+    (mean ± std over the 3 test images), the second observer's binary F1 last, and the
+    sentence of table1.md saying which experiment made the segmentations."""
+    out = tmp_path / "headline"
+    written = _run(inputs, out, out_headline=out / "headline.rst",
+                   segmented_by={"experiments": ["synthetic"], "source": "final_experiment"})
+    text = written["headline"].read_text()
+    assert not [p for p in out.rglob("*") if ".tmp" in p.name]
+    rows = {line.split("  ")[0]: line.split() for line in text.splitlines() if "``" in line and "±" in line}
+    # all_labels: AUC 0.95, 0.97, 0.99; F1 at w/(1+w) within the FOV 0.5-0.02, 0.6-0.02, 0.4-0.02
+    assert " ".join(rows["20 ground truths"][-6:]) == "0.970 ± 0.020 0.480 ± 0.100"
+    assert " ".join(rows["1 ground truth + synthetic"][-6:]) == "0.870 ± 0.020 0.380 ± 0.100"  # offset 0.1
+    assert list(rows)[-1] == "second human observer"
+    assert rows["second human observer"][-5:] == ["—", "0.790", "±", "0.000", "(binary)"]  # no AUC
+    assert "0.5 ±" not in text  # threshold 0.5 and the whole image left out
+    assert "Segmentations from ``synthetic``: the config's final_experiment." in text
+
+
+def test_vessel_fractions_show_every_segmented_image_and_the_labeled_tests_truth(inputs, monkeypatch, tmp_path):
+    drawn = []
+    monkeypatch.setattr(report_figures, "_save", lambda fig, path: drawn.append(fig))
+    names = ["22", "23", "01", "02", "03"]
+    table = pd.DataFrame({"name": names, "vessel_fraction": [0.1, 0.0, 0.2, 0.3, 0.25]})
+    index = pd.read_csv(inputs["index_tsv"], sep="\t", dtype=str, keep_default_na=False)
+    figure_inputs = report_figures.FigureInputs(
+        index=index, quality=None, mse_threshold=None, scored_experiments=[], predictions_dir=tmp_path,
+        segmentations={"synthetic": table}, cyclegan_histories={}, unet_histories={}, pretrain_history=None,
+        experiment_labels=inputs["experiment_labels"])
+    report_figures.draw_vessel_fractions(figure_inputs, tmp_path / "vessel_fractions.png")
+    ax = drawn[0].axes[0]
+    [ours, truth] = ax.get_lines()
+    assert [tick.get_text() for tick in ax.get_xticklabels()] == names
+    assert list(ours.get_ydata()) == [0.1, 0.0, 0.2, 0.3, 0.25]
+    assert ours.get_label() == "1 ground truth + synthetic"
+    expected = [np.nan, np.nan, *(_mask(i).mean() for i in (1, 2, 3))]  # 22, 23: unlabeled, no truth shown
+    np.testing.assert_allclose(truth.get_ydata(), expected)

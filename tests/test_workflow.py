@@ -1,10 +1,13 @@
 """The whole Snakemake DAG, through the `snakemake` command, on tiny phantom data."""
 
+import json
+
 import imageio.v3 as iio
 import numpy as np
 import pandas as pd
 import pytest
 
+from cyclesynth.evaluation.figure_registry import FIGURES
 from helpers import TINY, expected_table1, measured_table1, planned_jobs, snakemake
 
 pytestmark = pytest.mark.slow  # the whole workflow, through the `snakemake` command
@@ -88,8 +91,8 @@ def test_report_outputs(tiny_run):
             "flips and quarter turns.") in table
     assert "tiles of 32 at stride 16, test-time augmentation on" in (
         tiny_run / "results/logs/predict/synthetic.log").read_text()
-    for figure in ("synthetic_examples", "rejected_synthetic", "synthetic_mse", "segmentations", "loss_curves"):
-        data = (tiny_run / f"results/figures/{figure}.png").read_bytes()
+    for figure in FIGURES:
+        data = (tiny_run / "results/figures" / figure.file).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
 
 
@@ -122,6 +125,33 @@ def test_rerun_is_a_no_op_and_report_html(tiny_run):
     snakemake(tiny_run, "--report", "results/report.html")
     html = (tiny_run / "results/report.html")
     assert html.stat().st_size > 10000
+    # the front page: the headline table (AUC and F1 at w/(1+w) within the FOV, as in summary.tsv)
+    # and which experiment made the segmentations
+    page = _front_page(html)
+    summary = pd.read_csv(tiny_run / "results/metrics/summary.tsv", sep="\t", dtype={"threshold_name": str})
+    rows = summary[(summary["region"] == "fov") & (summary["threshold_name"] == "w/(1+w)")]
+    assert len(rows) == 4
+    for row in rows.itertuples():
+        cells = f"<td>{row.auc_mean:.3f} ± {row.auc_std:.3f}</td>\n<td>{row.f1_mean:.3f} ± {row.f1_std:.3f}</td>"
+        assert f'<tt class="docutils literal">{row.experiment}</tt></td>\n{cells}' in page, row.experiment
+    assert 'Segmentations from <tt class="docutils literal">synthetic</tt>' in page
+    # without headline.rst (results of an older version, or a report of part of the DAG) the
+    # front page is the introduction alone
+    headline = tiny_run / "results/metrics/headline.rst"
+    headline.rename(tiny_run / "headline.rst.away")
+    try:
+        snakemake(tiny_run, "--report", "partial.html")
+    finally:
+        (tiny_run / "headline.rst.away").rename(headline)
+    page = _front_page(tiny_run / "partial.html")
+    assert "dataset source phantom" in page and "<table" not in page
+
+
+def _front_page(html) -> str:
+    """The front page's HTML in a Snakemake report (a JSON string in a script)."""
+    text = html.read_text()
+    start = text.index("var workflow_desc = ") + len("var workflow_desc = ")
+    return json.JSONDecoder().raw_decode(text, start)[0]
 
 
 def test_every_job_left_a_log_and_a_benchmark(tiny_run):

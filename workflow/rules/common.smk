@@ -98,12 +98,8 @@ def resource(rule_name, key):
 
 
 def final_outputs():
-    return [
-        "results/metrics/summary.tsv",
-        "results/metrics/table1.md",
-        *expand("results/figures/{figure}.png", figure=FIGURES),
-        *new_segmentation_outputs(),
-    ]
+    """Rule all's targets: the report (tables, front page, figures) and new images' segmentations."""
+    return [*rules.report.output, *new_segmentation_outputs()]
 
 
 def segmentation_outputs(experiment, kind):
@@ -127,15 +123,6 @@ def reference_fov(wildcards):
 
 def reference_fov_option(wildcards, input):
     return f"--fov {shlex.quote(input.fov)}" if "fov" in input.keys() else ""
-
-
-FIGURES = [
-    "synthetic_examples",
-    "rejected_synthetic",
-    "synthetic_mse",
-    "segmentations",
-    "loss_curves",
-]
 
 
 def cyclegan_init(wildcards):

@@ -1,7 +1,28 @@
+# The report's figures: one list, in the package (cyclesynth.evaluation.figure_registry).
+from cyclesynth.evaluation.figure_registry import FIGURES
+
+# The front page of `snakemake --report`: the introduction and the results table that this rule
+# writes (HEADLINE, included by workflow.rst relative to the working directory); before the
+# rule has run, the introduction alone.
+HEADLINE = "results/metrics/headline.rst"
+FRONT_PAGE = "workflow.rst" if os.path.exists(HEADLINE) else "workflow_no_results.rst"
+
+
+report: f"../report/{FRONT_PAGE}"
+
+
 rule report:
     input:
         unpack(report_inputs),
     output:
+        **{
+            figure.name: report(
+                f"results/figures/{figure.file}",
+                caption=f"../report/{figure.caption}",
+                category="Figures",
+            )
+            for figure in FIGURES
+        },
         summary=report(
             "results/metrics/summary.tsv",
             caption="../report/summary.rst",
@@ -12,31 +33,7 @@ rule report:
             caption="../report/table1.rst",
             category="Metrics",
         ),
-        synthetic_examples=report(
-            "results/figures/synthetic_examples.png",
-            caption="../report/synthetic_examples.rst",
-            category="Figures",
-        ),
-        rejected_synthetic=report(
-            "results/figures/rejected_synthetic.png",
-            caption="../report/rejected_synthetic.rst",
-            category="Figures",
-        ),
-        synthetic_mse=report(
-            "results/figures/synthetic_mse.png",
-            caption="../report/synthetic_mse.rst",
-            category="Figures",
-        ),
-        segmentations=report(
-            "results/figures/segmentations.png",
-            caption="../report/segmentation_examples.rst",
-            category="Figures",
-        ),
-        loss_curves=report(
-            "results/figures/loss_curves.png",
-            caption="../report/loss_curves.rst",
-            category="Figures",
-        ),
+        headline=HEADLINE,
     log:
         "results/logs/report.log",
     benchmark:
@@ -60,7 +57,7 @@ rule report:
                 "source": rule_settings.segmentation_source(config),
             }
         ),
-        figures_dir=lambda wildcards, output: os.path.dirname(output.synthetic_examples),
+        figures_dir=lambda wildcards, output: os.path.dirname(output[FIGURES[0].name]),
         predictions_dir="results/predictions",
         cyclesynth=CYCLESYNTH,
     shell:
@@ -69,5 +66,5 @@ rule report:
         " --labels {params.labels:q} --max-mse {params.max_mse}"
         " --prediction {params.prediction:q}"
         " --self-training {params.self_training:q} --segmented-by {params.segmented_by:q}"
-        " --summary {output.summary} --table1 {output.table1}"
+        " --summary {output.summary} --table1 {output.table1} --headline {output.headline}"
         " --figures-dir {params.figures_dir} > {log} 2>&1"

@@ -163,7 +163,7 @@ rule segment:
         overlays=[
             report(
                 path,
-                caption="../report/segmentations.rst",
+                caption="../report/segment_overlay.rst",
                 category="Segmentations",
                 subcategory="{experiment}",
             )

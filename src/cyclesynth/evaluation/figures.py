@@ -1,11 +1,14 @@
 """The report's figures (matplotlib, Agg): synthetic examples, rejected synthetic images, the
 synthetic images' MSE, segmentations or overlays, and the training loss curves; each is saved
-through :func:`cyclesynth.data.images.atomic_path`, and a figure with nothing to show says why."""
+through :func:`cyclesynth.data.images.atomic_path`, and a figure with nothing to show says why.
+The ``draw_<name>`` functions at the end draw the entries of
+:data:`cyclesynth.evaluation.figure_registry.FIGURES` from one :class:`FigureInputs`."""
 
 from __future__ import annotations
 
 import math
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
@@ -348,5 +351,84 @@ def plot_loss_curves(
     right.set_xlabel("epoch")
     right.set_ylabel("loss (log scale)" if unet else "loss")
     fig.suptitle("Training curves", fontsize=11)
+    fig.tight_layout()
+    _save(fig, out_path)
+
+
+# ----------------------------------------------------------------------------- the report's figures
+# One draw_<name>(inputs, out_path) per entry of cyclesynth.evaluation.figure_registry.FIGURES.
+
+
+@dataclass(frozen=True)
+class FigureInputs:
+    """What the report's figures are drawn from, read once by
+    :func:`cyclesynth.evaluation.report.write_report`."""
+
+    index: pd.DataFrame
+    quality: pd.DataFrame | None
+    mse_threshold: float | None
+    scored_experiments: list[str]  # their predictions: predictions_dir/<experiment>/<test id>.png
+    predictions_dir: PathLike
+    segmentations: Mapping[str, pd.DataFrame]  # experiment -> its segmentations.tsv
+    cyclegan_histories: Mapping[str, pd.DataFrame]
+    unet_histories: Mapping[str, pd.DataFrame]
+    pretrain_history: pd.DataFrame | None
+    experiment_labels: Mapping[str, str]
+
+
+def draw_synthetic_examples(inputs: FigureInputs, out_path: PathLike) -> None:
+    plot_synthetic_examples(inputs.index, inputs.quality, out_path)
+
+
+def draw_rejected_synthetic(inputs: FigureInputs, out_path: PathLike) -> None:
+    plot_rejected(inputs.index, inputs.quality, out_path, threshold=inputs.mse_threshold)
+
+
+def draw_synthetic_mse(inputs: FigureInputs, out_path: PathLike) -> None:
+    plot_mse(inputs.quality, out_path, inputs.mse_threshold)
+
+
+def draw_segmentations(inputs: FigureInputs, out_path: PathLike) -> None:
+    """Test images with each experiment's prediction; where none is scored, the overlays."""
+    if segmentation_report.scored_ids(inputs.index):
+        plot_segmentations(inputs.index, inputs.scored_experiments, inputs.predictions_dir, out_path,
+                           experiment_labels=inputs.experiment_labels)
+    else:
+        plot_overlays(inputs.segmentations, out_path, experiment_labels=inputs.experiment_labels)
+
+
+def draw_loss_curves(inputs: FigureInputs, out_path: PathLike) -> None:
+    plot_loss_curves(inputs.cyclegan_histories, inputs.unet_histories, out_path,
+                     experiment_labels=inputs.experiment_labels, pretrain_history=inputs.pretrain_history)
+
+
+def draw_vessel_fractions(inputs: FigureInputs, out_path: PathLike) -> None:
+    """The vessel fraction of every segmented image (mask pixels / image pixels) per segmenting
+    experiment, and the first observer's where a test image has a label."""
+    title = "Vessel fraction of every segmented image (whole image)"
+    tables = {experiment: table for experiment, table in inputs.segmentations.items() if len(table)}
+    if not tables:
+        _placeholder(out_path, title, "No segmentation to show.")
+        return
+    names = list(dict.fromkeys(str(name) for table in tables.values() for name in table["name"]))
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(min(max(6.0, 2.0 + 0.25 * len(names)), 16.0), 3.8))
+    for experiment, table in tables.items():
+        fraction = dict(zip(table["name"].astype(str), table["vessel_fraction"].astype(float)))
+        ax.plot(x, [fraction.get(name, np.nan) for name in names], "o", alpha=0.8,
+                label=inputs.experiment_labels.get(experiment, experiment))
+    tests = scored_tests(inputs.index)
+    labels = dict(zip(tests["id"].astype(str), tests["label"].astype(str)))
+    truth = [_load(labels[name], binary=True) if name in labels else None for name in names]
+    if any(mask is not None for mask in truth):
+        ax.plot(x, [mask.mean() if mask is not None else np.nan for mask in truth], "kx",
+                label="first observer (labeled test images)")
+    ax.set_xticks(x, names, rotation=90, fontsize=7)
+    ax.set_xlabel("segmented image")
+    ax.set_ylabel("vessel fraction")
+    top = ax.get_ylim()[1]
+    ax.set_ylim(-0.04 * top, top)  # an empty mask's 0 shows whole
+    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=11)
     fig.tight_layout()
     _save(fig, out_path)

@@ -10,7 +10,9 @@ Inputs are the tables and images the other stages write (read by :mod:`cyclesynt
 * ``results/predictions/{experiment}/{test_id}.png``.
 
 Outputs: ``summary.tsv`` (mean and sample standard deviation over test images),
-``table1.md`` (Markdown, measured and published side by side) and five PNG figures. Every
+``table1.md`` (Markdown, measured and published side by side), ``headline.rst`` (the front
+page's results table, reStructuredText) and the PNG figures of
+:data:`cyclesynth.evaluation.figure_registry.FIGURES`. Every
 file is written through :func:`cyclesynth.data.images.atomic_path`, so a killed job never leaves
 a truncated output under its final name. A configuration without the synthetic experiment
 (no quality table, no CycleGAN histories) still gets every output: the figures that have
@@ -25,21 +27,11 @@ from typing import Mapping
 import pandas as pd
 
 from cyclesynth.data.datasets import read_index
-from cyclesynth.evaluation import segmentation_report
-from cyclesynth.evaluation.figures import (
-    plot_loss_curves,
-    plot_mse,
-    plot_overlays,
-    plot_rejected,
-    plot_segmentations,
-    plot_synthetic_examples,
-)
+from cyclesynth.evaluation import figures, segmentation_report
+from cyclesynth.evaluation.figure_registry import FIGURES
 from cyclesynth.evaluation.inputs import PathLike, read_history, read_metrics, read_segmentations
-from cyclesynth.evaluation.tables import render_table1, summarize, write_summary, write_text
+from cyclesynth.evaluation.tables import render_headline, render_table1, summarize, write_summary, write_text
 from cyclesynth.synthesis.quality_filter import read_quality
-
-FIGURES = ("synthetic_examples.png", "rejected_synthetic.png", "synthetic_mse.png",
-           "segmentations.png", "loss_curves.png")
 
 
 def write_report(
@@ -65,8 +57,9 @@ def write_report(
     self_training: Mapping | None = None,
     pseudo_label_tables: Mapping[str, PathLike] | None = None,
     segmented_by: Mapping | None = None,
+    out_headline: PathLike | None = None,
 ) -> dict[str, Path]:
-    """Read every input, write ``summary.tsv``, ``table1.md`` and the five figures.
+    """Read every input, write ``summary.tsv``, ``table1.md`` and the figures.
 
     ``quality_tsv``, ``human_tsv`` and history files may be missing (``None`` or absent
     file): the outputs are still written, with placeholder figures saying why they are
@@ -77,7 +70,9 @@ def write_report(
     settings, ``transductive``) with the teachers' ``pseudo_label_tables`` adds the
     Self-training section (:func:`cyclesynth.segmentation.pseudo_labels.render_markdown`);
     ``segmented_by`` (``experiments``, ``source``) says which experiments made the
-    segmentations and why. Returns the paths written, keyed by a short name.
+    segmentations and why. ``out_headline`` (optional): the front page's results in
+    reStructuredText (:func:`cyclesynth.evaluation.tables.render_headline`). Returns the paths
+    written, keyed by a short name.
     """
     index = read_index(index_tsv)
     tables = [read_metrics(path) for path in metrics_tsvs.values()]
@@ -128,23 +123,24 @@ def write_report(
         index, segmentations, experiment_labels, segmented_by=segmented_by
     )
     write_text(text, out_table1)
+    if out_headline is not None:
+        write_text(render_headline(summary, experiment_labels=experiment_labels, segmented_by=segmented_by),
+                   out_headline)
 
-    quality = read_quality(quality_tsv)
-    figures_dir = Path(figures_dir)
-    paths = {name.removesuffix(".png"): figures_dir / name for name in FIGURES}
-    plot_synthetic_examples(index, quality, paths["synthetic_examples"])
-    plot_rejected(index, quality, paths["rejected_synthetic"], threshold=mse_threshold)
-    plot_mse(quality, paths["synthetic_mse"], mse_threshold)
-    if scored:
-        plot_segmentations(index, list(metrics_tsvs), predictions_dir, paths["segmentations"],
-                           experiment_labels=experiment_labels)
-    else:
-        plot_overlays(segmentations, paths["segmentations"], experiment_labels=experiment_labels)
-    plot_loss_curves(
-        {image: read_history(path) for image, path in cyclegan_histories.items()},
-        {experiment: read_history(path) for experiment, path in unet_histories.items()},
-        paths["loss_curves"],
-        experiment_labels=experiment_labels,
+    inputs = figures.FigureInputs(
+        index=index,
+        quality=read_quality(quality_tsv),
+        mse_threshold=mse_threshold,
+        scored_experiments=list(metrics_tsvs),
+        predictions_dir=predictions_dir,
+        segmentations=segmentations,
+        cyclegan_histories={image: read_history(path) for image, path in cyclegan_histories.items()},
+        unet_histories={experiment: read_history(path) for experiment, path in unet_histories.items()},
         pretrain_history=read_history(pretrain_history) if pretrain_history is not None else None,
+        experiment_labels=experiment_labels,
     )
-    return {"summary": Path(out_summary), "table1": Path(out_table1), **paths}
+    paths = {figure.name: Path(figures_dir) / figure.file for figure in FIGURES}
+    for figure in FIGURES:
+        getattr(figures, figure.draw)(inputs, paths[figure.name])
+    headline = {"headline": Path(out_headline)} if out_headline is not None else {}
+    return {"summary": Path(out_summary), "table1": Path(out_table1), **headline, **paths}

@@ -91,13 +91,14 @@ SOURCES = {
 }
 
 
-def source_line(experiments: list[str], source: str) -> str:
+def source_line(experiments: list[str], source: str, *, code: str = "`") -> str:
     """Which experiments made the segmentations and why, e.g. ``Segmentations from
     `self_trained`: the config's final_experiment.`` (``source``: a key of :data:`SOURCES`,
-    as :func:`cyclesynth.pipeline.workflow_config.segmentation_source` gives it)."""
+    as :func:`cyclesynth.pipeline.workflow_config.segmentation_source` gives it). ``code``
+    quotes the names: one backtick (Markdown) by default, two for reStructuredText."""
     if source not in SOURCES:
         raise ValueError(f"unknown segmentation source {source!r} (one of {', '.join(SOURCES)})")
-    names = ", ".join(f"`{e}`" for e in experiments) or "no experiment"
+    names = ", ".join(f"{code}{e}{code}" for e in experiments) or "no experiment"
     return f"Segmentations from {names}: {SOURCES[source]}."
 
 

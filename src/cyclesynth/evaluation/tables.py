@@ -220,3 +220,62 @@ def write_text(text: str, path: PathLike) -> None:
     """Write a text file atomically."""
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
+
+
+#: The threshold of the front page's F1 (the weight-corrected one, fixed without test labels).
+HEADLINE_THRESHOLD = "w/(1+w)"
+
+
+def _rst_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """A reStructuredText simple table."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows)]
+    rule = "  ".join("=" * width for width in widths)
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(cell.ljust(width) for cell, width in zip(cells, widths)).rstrip()
+
+    return [rule, line(header), rule, *(line(row) for row in rows), rule]
+
+
+def render_headline(
+    summary: pd.DataFrame,
+    *,
+    experiment_labels: Mapping[str, str],
+    segmented_by: Mapping | None = None,
+    region: str = "fov",
+) -> str:
+    """reStructuredText for the front page of ``snakemake --report``: per experiment the AUC and
+    the F1 at :data:`HEADLINE_THRESHOLD` within ``region`` (mean ± std over the test images;
+    an experiment without that threshold, the second observer or Frangi, at its own), then
+    which experiments made the segmentations and why (``segmented_by``, as for Table 1)."""
+    from cyclesynth.evaluation.segmentation_report import source_line
+
+    lines = ["Results", "=======", ""]
+    rows = summary[summary["region"].astype(str) == region] if len(summary) else summary
+    if rows.empty:
+        lines += ["No test image was scored (none has a label): see table1.md.", ""]
+    else:
+        n_text = ", ".join(str(n) for n in sorted({int(n) for n in rows["n_images"]}))
+        lines += [
+            f"Mean ± standard deviation over the {n_text} test images ({REGION_TITLES.get(region, region)}). "
+            f"F1 at the threshold {HEADLINE_THRESHOLD} (w the vessel weight of the loss); AUC does not "
+            "depend on the threshold.",
+            "",
+        ]
+        table, humans = [], []
+        for experiment, group in rows.groupby("experiment", sort=False):
+            chosen = group[group["threshold_name"].astype(str) == HEADLINE_THRESHOLD]
+            row = (chosen if len(chosen) else group).iloc[0]
+            human = _is_human(row)
+            f1 = _fmt(row["f1_mean"], row["f1_std"])
+            if not len(chosen):
+                f1 += " (binary)" if human else f" (threshold {row['threshold_name']})"
+            label = experiment_labels.get(str(experiment), "second human observer" if human else str(experiment))
+            (humans if human else table).append(
+                [label, f"``{experiment}``", _fmt(row["auc_mean"], row["auc_std"]), f1])
+        lines += _rst_table(["Training set", "Experiment", "AUC", f"F1 at {HEADLINE_THRESHOLD}"], table + humans)
+        lines.append("")
+    if segmented_by:
+        lines += [source_line(list(segmented_by["experiments"]), str(segmented_by["source"]), code="``"), ""]
+    lines += ["Every metric, both regions and thresholds: table1.md and summary.tsv (Metrics).", ""]
+    return "\n".join(lines)

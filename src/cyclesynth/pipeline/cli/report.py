@@ -30,8 +30,10 @@ def cmd_report(args) -> None:
         self_training=args.self_training,
         pseudo_label_tables=_pairs(args.pseudo_labels),
         segmented_by=args.segmented_by,
+        out_headline=args.headline,
     )
-    log(f"wrote {args.summary}, {args.table1} and figures in {args.figures_dir}")
+    headline = f", {args.headline}" if args.headline else ""
+    log(f"wrote {args.summary}, {args.table1}{headline} and figures in {args.figures_dir}")
 
 
 def register(sub) -> None:
@@ -61,5 +63,6 @@ def register(sub) -> None:
                    help='JSON {"experiments": [...], "source": "final_experiment"}: which made the segmentations, why')
     p.add_argument("--summary", required=True)
     p.add_argument("--table1", required=True)
+    p.add_argument("--headline", default=None, help="the front page's results table (reStructuredText)")
     p.add_argument("--figures-dir", required=True)
     p.set_defaults(func=cmd_report)
