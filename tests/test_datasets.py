@@ -8,7 +8,6 @@ from cyclesynth.data.datasets import (
     RoleSettings,
     assign_roles,
     orphan_labels,
-    plan_dataset,
     plan_drive,
     read_index,
     validate_dataset,
@@ -32,7 +31,7 @@ def test_plan_finds_the_drive_layout(phantom_root):
 
 
 def test_roles_default_reference_is_the_first_training_image(phantom_root):
-    index = plan_dataset(phantom_root, RoleSettings())
+    index = assign_roles(plan_drive(phantom_root), RoleSettings())
     assert index.set_index("id")["role"].to_dict() == {
         "03": "reference", "04": "unlabeled", "05": "unlabeled", "06": "unlabeled", "01": "test", "02": "test"
     }
@@ -58,7 +57,7 @@ def test_unknown_reference_and_no_unlabeled_are_explained(phantom_root):
 
 
 def test_validate_accepts_the_phantom_and_index_round_trips(phantom_root, tmp_path):
-    index = plan_dataset(phantom_root, RoleSettings())
+    index = assign_roles(plan_drive(phantom_root), RoleSettings())
     validate_dataset(index, min_size=64)
     index.to_csv(tmp_path / "index.tsv", sep="\t", index=False)
     back = read_index(tmp_path / "index.tsv")
@@ -66,7 +65,7 @@ def test_validate_accepts_the_phantom_and_index_round_trips(phantom_root, tmp_pa
 
 
 def test_validate_names_size_mismatch_and_small_images(phantom_root, tmp_path):
-    index = plan_dataset(phantom_root, RoleSettings())
+    index = assign_roles(plan_drive(phantom_root), RoleSettings())
     with pytest.raises(DatasetError, match=r"smaller than the patch size 96 \(config key patches.size\)"):
         validate_dataset(index, min_size=96)
     wrong = tmp_path / "wrong.gif"
@@ -88,7 +87,7 @@ def test_orphan_labels_are_found(phantom_root, tmp_path):
 
 
 def test_real_drive_layout(drive):
-    index = plan_dataset(drive, RoleSettings())
+    index = assign_roles(plan_drive(drive), RoleSettings())
     assert (index["split"] == "training").sum() == 20 and (index["split"] == "test").sum() == 20
     assert index.loc[index["role"] == "reference", "id"].tolist() == ["21"]
     assert index["unlabeled"].sum() == 19

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cyclesynth.data.datasets import RoleSettings, plan_dataset, plan_drive
+from cyclesynth.data.datasets import RoleSettings, assign_roles, plan_drive
 from cyclesynth.data.images import read_binary, read_rgb
 
 from helpers import ROOT, planned_jobs, snakemake
@@ -57,11 +57,11 @@ def test_images_are_565x584_rgb_and_labels_and_masks_binary(drive):
 
 
 def test_roles_of_the_paper_protocol(drive):
-    index = plan_dataset(drive, RoleSettings(reference="21"))
+    index = assign_roles(plan_drive(drive), RoleSettings(reference="21"))
     assert index.loc[index["role"] == "reference", "id"].tolist() == ["21"]
     assert index.loc[index["unlabeled"], "id"].tolist() == [str(i) for i in range(22, 41)]
     assert (index.loc[index["split"] == "test", "role"] == "test").all()
-    with_test = plan_dataset(drive, RoleSettings(reference="21", include_test_as_unlabeled=True))
+    with_test = assign_roles(plan_drive(drive), RoleSettings(reference="21", include_test_as_unlabeled=True))
     assert with_test["unlabeled"].sum() == 39
 
 

@@ -2,8 +2,8 @@
 
 A dataset is a table with one row per image: ``id`` (str), ``split`` (training/test),
 ``image``, ``label``, ``fov`` and ``label2`` (second observer; test only) paths, empty where
-absent. :func:`plan_dataset` builds it from file names alone (cheap: the Snakefile calls it to
-know the jobs); :func:`validate_dataset` reads every file and checks sizes and binarity before
+absent. :func:`plan_drive` builds it from file names alone (cheap: the Snakefile plans its jobs
+from it, through :func:`cyclesynth.pipeline.dataset_plan.plan`); :func:`validate_dataset` reads every file and checks sizes and binarity before
 any training starts; :func:`assign_roles` marks the reference, the unlabeled images and the
 test images.
 """
@@ -161,11 +161,6 @@ def assign_roles(table: pd.DataFrame, roles: RoleSettings) -> pd.DataFrame:
         )
     extra = [c for c in table.columns if c not in INDEX_COLUMNS]  # e.g. a samplesheet's origin
     return table[INDEX_COLUMNS + extra].reset_index(drop=True)
-
-
-def plan_dataset(root: str | Path, roles: RoleSettings) -> pd.DataFrame:
-    """The index (from file names only): :func:`plan_drive` plus :func:`assign_roles`."""
-    return assign_roles(plan_drive(root), roles)
 
 
 def check_complete(index: pd.DataFrame, *, require_fov: bool = True, require_test_labels: bool = True) -> None:

@@ -100,7 +100,7 @@ def drive_rows(root: str | os.PathLike, reference: str | None = None) -> list[di
     table = plan_drive(root)
     training = table.loc[(table["split"] == "training") & (table["label"] != ""), "id"].tolist()
     if not training:
-        expected = naming.template("label").replace("<split>", "training")
+        expected = naming.relative_path("<id>", "training", "label")
         raise LayoutError(f"{root}: no labeled training image (expected {expected})")
     chosen = _choose_reference(training, reference, "labeled training")
     rows = []

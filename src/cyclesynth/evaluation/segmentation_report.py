@@ -94,7 +94,7 @@ SOURCES = {
 def source_line(experiments: list[str], source: str, *, code: str = "`") -> str:
     """Which experiments made the segmentations and why, e.g. ``Segmentations from
     `self_trained`: the config's final_experiment.`` (``source``: a key of :data:`SOURCES`,
-    as :func:`cyclesynth.pipeline.workflow_config.segmentation_source` gives it). ``code``
+    as :func:`cyclesynth.pipeline.rule_settings.segmentation_source` gives it). ``code``
     quotes the names: one backtick (Markdown) by default, two for reStructuredText."""
     if source not in SOURCES:
         raise ValueError(f"unknown segmentation source {source!r} (one of {', '.join(SOURCES)})")

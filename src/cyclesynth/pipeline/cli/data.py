@@ -38,8 +38,6 @@ def dataset_section(args) -> dict:
     made of ``--root`` (a folder in DRIVE's layout) or ``--samplesheet`` and the role flags."""
     if args.dataset:
         return json.loads(args.dataset)
-    if not (args.root or args.samplesheet):
-        raise SystemExit("cyclesynth prepare-dataset: give --dataset, --root or --samplesheet")
     return {
         "source": "samplesheet" if args.samplesheet else "drive",
         "root": args.root,
