@@ -8,7 +8,8 @@ over it key by key; workflow/rules/common.smk then takes the experiments from
 and checks the config against workflow/schemas/config.schema.yaml, lets Snakemake's ``validate`` fill in the
 schema's defaults, runs ``check_config`` and ``ignore_preset_reference``.
 tests/data/resolved_presets/*.json hold the resolved configs of the presets as they were at
-6d05518 (``python tests/test_presets.py`` writes them; run it only where the presets' resolved
+6d05518, rewritten once since, when the CPU presets' jobs went from 2 threads to 1
+(``python tests/test_presets.py`` writes them; run it only where the presets' resolved
 configs are meant to change). ``test_resolve_is_the_workflows_resolution`` checks ``resolve``
 against the MD5 that Snakemake prints of the config the workflow ended up with.
 """
@@ -45,9 +46,8 @@ PRESETS = {
     "drive-cpu-scratch": ("config/drive-cpu.yaml", [*DRIVE_ROOT, "cyclegan={init: scratch}"]),
     "tiny": ("tests/data/tiny.yaml", []),
 }
-# resources keys added after the fixtures were written: name -> what the rule got before
-# (the U-Net rules predict, segment and pseudo_label took train_unet's threads, mem_mb and gpu
-# and the default runtime)
+# resources keys added after 6d05518: before, the U-Net rules predict, segment and
+# pseudo_label took train_unet's threads, mem_mb and gpu and the default runtime
 ADDED_RESOURCES = ("predict", "segment", "pseudo_label")
 
 
@@ -80,20 +80,9 @@ def fixture(name: str) -> dict:
     return json.loads((FIXTURES / f"{name}.json").read_text())
 
 
-def with_added_resources(before: dict) -> dict:
-    """A fixture as it resolves with the resources keys added since: each U-Net prediction
-    rule's own key holds what the rule got before."""
-    config = copy.deepcopy(before)
-    resources = config["resources"]
-    for rule in ADDED_RESOURCES:
-        if rule not in resources:
-            resources[rule] = {**resources["train_unet"], "runtime": resources["default"]["runtime"]}
-    return config
-
-
 @pytest.mark.parametrize("name", PRESETS)
 def test_preset_resolves_as_before(name):
-    assert canonical(resolve(*PRESETS[name])) == with_added_resources(fixture(name))
+    assert canonical(resolve(*PRESETS[name])) == fixture(name)
 
 
 def test_unet_prediction_rules_default_to_what_they_got_before():
