@@ -79,6 +79,15 @@ def test_cross_key_checks_name_the_key(section, values, message):
         wc.check_config(config)
 
 
+def test_whole_image_synthesis_needs_native_generators():
+    config = load()
+    config["synthesis"]["whole_image"] = True
+    wc.check_config(config)  # the demo's generators are native
+    config["cyclegan"]["preprocess"] = "resize_crop"
+    with pytest.raises(wc.ConfigError, match=r"synthesis.whole_image needs cyclegan.preprocess native"):
+        wc.check_config(config)
+
+
 def test_unet_settings_merge_experiment_overrides_and_grid():
     config = load()
     config["experiments"]["reference_only"]["epochs"] = 77

@@ -2,7 +2,8 @@
 # adding an image to the dataset adds its own jobs and reruns no other (with cyclegan.init
 # pretrained, a change in the pretraining images also reruns the fine-tuning).
 # Tiles of the reference each CycleGAN translates: synthesis.stride (null = patches.stride);
-# a stride below the patch size blends overlapping tiles (no seams).
+# a stride below the patch size blends overlapping tiles (hides the seams);
+# synthesis.whole_image translates the reference in one pass (no tiles, no seams).
 SYNTHESIS_STRIDE = config["synthesis"]["stride"] or PATCH_STRIDE
 
 
@@ -118,14 +119,15 @@ rule synthesize:
         mask_outside_fov=(
             "--mask-outside-fov" if config["synthesis"]["mask_outside_fov"] else ""
         ),
+        whole_image="--whole-image" if config["synthesis"]["whole_image"] else "",
         device=config["device"],
         cyclesynth=CYCLESYNTH,
     shell:
         "{params.cyclesynth} synthesize --reference {input.reference:q} {params.fov}"
         " --model {input.model}"
         " --patch-size {params.patch_size} --patch-stride {params.patch_stride}"
-        " {params.mask_outside_fov} --device {params.device} --threads {threads}"
-        " --out {output} > {log} 2>&1"
+        " {params.mask_outside_fov} {params.whole_image}"
+        " --device {params.device} --threads {threads} --out {output} > {log} 2>&1"
 
 
 rule filter_synthetic:

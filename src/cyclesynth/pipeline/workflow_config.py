@@ -60,6 +60,12 @@ def check_config(config: dict) -> None:
             f"config key synthesis.stride ({synthesis_stride}) exceeds patches.size "
             f"({patches['size']}): pixels between tiles would never be translated"
         )
+    if config.get("synthesis", {}).get("whole_image") and config["cyclegan"]["preprocess"] != "native":
+        raise ConfigError(
+            "config key synthesis.whole_image needs cyclegan.preprocess native (it is "
+            f"{config['cyclegan']['preprocess']!r}): a resize_crop generator works at crop_size, "
+            "not at the image's scale"
+        )
     prediction_settings(config)
     divisor = 2 ** config["unet"]["depth"]
     if patches["size"] % divisor:

@@ -96,6 +96,7 @@ def cmd_synthesize(args) -> None:
         patch_stride=args.patch_stride,
         device=device,
         fov=fov,
+        whole_image=args.whole_image,
     )
     write_png(args.out, image)
     log(f"wrote {args.out}")
@@ -165,6 +166,7 @@ def register(sub) -> None:
     p.add_argument("--model", required=True)
     patch_args(p)
     p.add_argument("--mask-outside-fov", action="store_true")
+    p.add_argument("--whole-image", action="store_true", help="translate the reference in one pass, not tile by tile")
     p.add_argument("--out", required=True)
     runtime_args(p)
     p.set_defaults(func=cmd_synthesize)
