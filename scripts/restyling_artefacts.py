@@ -6,7 +6,8 @@
 ``--run`` is a workflow folder (``snakemake --directory``) whose results/ holds the index
 (results/data/index.tsv) and one generator per unlabeled image (results/cyclegan/{id}/).
 Each generator restyles the reference tiled on the plain grid (stride = patch size, the
-paper's), blended (stride = half the patch size) and whole (one pass, synthesis.whole_image); the row 'reference' is the reference itself, unrestyled.
+paper's), blended (stride = half the patch size) and whole (one pass, synthesis.whole_image);
+the rows 'reference' are the reference itself, unrestyled.
 Per image and way: the seam ratio on the patch grid, the checkerboard ratio against the
 reference, the colour distance (mean RGB within the FOV) to the unlabeled image, and the
 quality filter's MSE and verdict. The medians per way are printed; the rows go to ``--out``.
@@ -44,6 +45,7 @@ def main(argv=None) -> int:
     reference = read_rgb(reference_row["image"])
     fov = read_fov(reference_row["fov"], reference.shape[:2])
     size = args.patch_size
+    reference_seam = seam_ratio(reference, size, size, fov)
     ways = {"tiled": dict(patch_stride=size), "blended": dict(patch_stride=size // 2),
             "whole": dict(patch_stride=size, whole_image=True)}
     rows = []
@@ -53,7 +55,7 @@ def main(argv=None) -> int:
             continue
         target = read_rgb(row["image"])
         target_fov = read_fov(row["fov"], target.shape[:2])
-        rows.append({"image": row["id"], "way": "reference", "seam": seam_ratio(reference, size, size, fov),
+        rows.append({"image": row["id"], "way": "reference", "seam": reference_seam,
                      "checkerboard": 1.0, "colour_distance": colour_distance(reference, target, fov, target_fov),
                      "mse": 0.0, "kept": True})
         for way, options in ways.items():

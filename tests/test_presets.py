@@ -8,7 +8,8 @@ over it key by key; workflow/rules/common.smk then takes the experiments from
 and checks the config against workflow/schemas/config.schema.yaml, lets Snakemake's ``validate`` fill in the
 schema's defaults, runs ``check_config`` and ``ignore_preset_reference``.
 tests/data/resolved_presets/*.json hold the resolved configs of the presets as they were at
-6d05518, rewritten once since, when the CPU presets' jobs went from 2 threads to 1
+6d05518, rewritten since where the presets were meant to change (bf19def: one thread per job
+in the CPU presets, drive-cpu's self-training teacher; then the key synthesis.whole_image)
 (``python tests/test_presets.py`` writes them; run it only where the presets' resolved
 configs are meant to change). ``test_resolve_is_the_workflows_resolution`` checks ``resolve``
 against the MD5 that Snakemake prints of the config the workflow ended up with.
