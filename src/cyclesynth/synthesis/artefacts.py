@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from cyclesynth.synthesis.blending import grey
+
 __all__ = ["checkerboard_response", "checkerboard_ratio", "colour_distance"]
-
-
-def _grey(image: np.ndarray) -> np.ndarray:
-    grey = np.asarray(image, dtype=np.float64)
-    return grey.mean(axis=2) if grey.ndim == 3 else grey
 
 
 def _region(shape, region) -> np.ndarray:
@@ -26,9 +23,9 @@ def _region(shape, region) -> np.ndarray:
 
 def checkerboard_response(image: np.ndarray, region: np.ndarray | None = None) -> float:
     """Mean |a - b - c + d| over the 2x2 blocks (at every offset) inside ``region``."""
-    grey = _grey(image)
-    inside = _region(grey.shape, region)
-    response = np.abs(grey[:-1, :-1] - grey[:-1, 1:] - grey[1:, :-1] + grey[1:, 1:])
+    levels = grey(image)
+    inside = _region(levels.shape, region)
+    response = np.abs(levels[:-1, :-1] - levels[:-1, 1:] - levels[1:, :-1] + levels[1:, 1:])
     both = inside[:-1, :-1] & inside[:-1, 1:] & inside[1:, :-1] & inside[1:, 1:]
     return float(response[both].mean()) if both.any() else float("nan")
 

@@ -82,6 +82,12 @@ def tile_borders(length: int, size: int, stride: int) -> np.ndarray:
     return np.unique(edges[(edges > 0) & (edges < length)])
 
 
+def grey(image: np.ndarray) -> np.ndarray:
+    """``image`` (H, W) or (H, W, C) as float64 grey levels (the mean over its channels)."""
+    image = np.asarray(image, dtype=np.float64)
+    return image.mean(axis=2) if image.ndim == 3 else image
+
+
 def seam_ratio(
     image: np.ndarray, size: int, stride: int, region: np.ndarray | None = None
 ) -> float:
@@ -93,14 +99,12 @@ def seam_ratio(
     left (:func:`tile_borders`). NaN when either set of differences is empty or the
     elsewhere mean is 0.
     """
-    grey = np.asarray(image, dtype=np.float64)
-    if grey.ndim == 3:
-        grey = grey.mean(axis=2)
-    h, w = grey.shape
+    levels = grey(image)
+    h, w = levels.shape
     inside = np.ones((h, w), dtype=bool) if region is None else np.asarray(region, dtype=bool)
     across, elsewhere = [], []
     for axis, length in ((0, h), (1, w)):
-        diff = np.abs(np.diff(grey, axis=axis))
+        diff = np.abs(np.diff(levels, axis=axis))
         both = inside[1:, :] & inside[:-1, :] if axis == 0 else inside[:, 1:] & inside[:, :-1]
         at_border = np.zeros(length - 1, dtype=bool)
         at_border[tile_borders(length, size, stride) - 1] = True
