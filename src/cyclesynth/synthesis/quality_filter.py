@@ -29,12 +29,9 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import gaussian_filter
 
+from cyclesynth.synthesis.blending import grey as _grey
+
 NORMALIZATIONS = ("zscore", "none")
-
-
-def _grey(image: np.ndarray) -> np.ndarray:
-    image = np.asarray(image, dtype=np.float64)
-    return image.mean(axis=2) if image.ndim == 3 else image
 
 
 def degenerate_reason(image: np.ndarray, region: np.ndarray | None = None) -> str:
