@@ -55,3 +55,21 @@ def test_non_finite_losses_name_epoch_and_loss():
     check_finite({"a": 1.0}, 1, "x")
     with pytest.raises(TrainingDiverged, match=r"U-Net: loss 'weighted_ce' became nan at epoch 7"):
         check_finite({"ok": 0.5, "weighted_ce": float("nan")}, 7, "U-Net")
+
+
+@pytest.mark.parametrize("value", ["0", "off", "False", " no "])
+def test_native_bf16_can_be_switched_off(monkeypatch, value):
+    """CYCLESYNTH_NATIVE_BF16=0 makes ``auto`` train in float32 on a CPU that does bfloat16
+    natively, and says why; an explicit bfloat16 is not affected, nor is CUDA's ``auto``."""
+    from cyclesynth import runtime
+
+    monkeypatch.setattr(runtime, "cpu_bf16_features", lambda: ["avx512_bf16"])
+    monkeypatch.delenv(runtime.NATIVE_BF16_SWITCH, raising=False)
+    assert runtime.choose_precision("auto", torch.device("cpu"))[0].name == "bfloat16"
+    monkeypatch.setenv(runtime.NATIVE_BF16_SWITCH, value)
+    precision, reason = runtime.choose_precision("auto", torch.device("cpu"))
+    assert precision.name == "float32" and "switched off (CYCLESYNTH_NATIVE_BF16=0)" in reason
+    assert runtime.choose_precision("bfloat16", torch.device("cpu")) == (precision.__class__("bfloat16", "cpu"), "bfloat16 as set")
+    assert runtime.choose_precision("auto", torch.device("cuda"))[0].name == "float32"
+    monkeypatch.setenv(runtime.NATIVE_BF16_SWITCH, "1")
+    assert runtime.choose_precision("auto", torch.device("cpu"))[0].name == "bfloat16"

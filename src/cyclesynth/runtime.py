@@ -107,6 +107,9 @@ COMPILE_MODES = ("none", "reduce-overhead")
 LAYOUTS = ("auto", True, False)  # channels_last settings
 _AUTOCAST_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 NATIVE_BF16_FEATURES = ("amx_bf16", "avx512_bf16")  # CPU features torch uses for bfloat16 matrix work
+# CYCLESYNTH_NATIVE_BF16=0 (or off, false, no): ``auto`` takes the CPU as one without native
+# bfloat16 and trains in float32, without a config change (a float32 run to compare against)
+NATIVE_BF16_SWITCH = "CYCLESYNTH_NATIVE_BF16"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,6 +166,11 @@ class Precision:
         return torch.amp.GradScaler(self.device_type, enabled=self.name == "float16")
 
 
+def native_bf16_switched_off() -> bool:
+    """Whether the environment variable :data:`NATIVE_BF16_SWITCH` turns native bfloat16 off."""
+    return os.environ.get(NATIVE_BF16_SWITCH, "").strip().lower() in ("0", "off", "false", "no")
+
+
 def cpu_bf16_features() -> list[str]:
     """The CPU features among :data:`NATIVE_BF16_FEATURES` that torch reports for this
     machine (``torch.cpu.get_capabilities()``); empty where the CPU has neither, and bfloat16
@@ -178,7 +186,8 @@ def choose_precision(requested: str, device: torch.device) -> tuple[Precision, s
     """The precision a training setting gives on ``device``, and why, in words for the log.
 
     ``auto``: on the CPU bfloat16 where the CPU does bfloat16 natively (AMX-BF16 or
-    AVX512-BF16, :func:`cpu_bf16_features`), float32 elsewhere; on CUDA float32 (the
+    AVX512-BF16, :func:`cpu_bf16_features`) unless :data:`NATIVE_BF16_SWITCH` is ``0``,
+    float32 elsewhere; on CUDA float32 (the
     documented CUDA modes are set explicitly, as config/drive-gpu.yaml does). ``bfloat16`` is
     taken as given on either device (on a CPU without native bf16 it is emulated and slow).
     ``tf32`` and ``float16`` are CUDA modes: float32 on the CPU. ``float32`` is float32.
@@ -191,6 +200,8 @@ def choose_precision(requested: str, device: torch.device) -> tuple[Precision, s
             return Precision("float32", "cuda"), "auto on CUDA: float32 (set bfloat16, tf32 or float16 to use the tensor cores)"
         return Precision(requested, "cuda"), f"{requested} as set"
     if requested == "auto":
+        if native_bf16_switched_off():
+            return Precision("float32", device.type), f"auto: native bfloat16 switched off ({NATIVE_BF16_SWITCH}=0)"
         features = cpu_bf16_features()
         if features:
             return Precision("bfloat16", device.type), f"auto: the CPU does bfloat16 natively ({', '.join(features)})"
