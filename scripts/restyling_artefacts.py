@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Restyle the reference with a finished run's CycleGANs in three ways and measure artefacts.
 
-    python scripts/restyling_artefacts.py --run bench/drive-cpu --out bench/artefacts.tsv
+    python scripts/restyling_artefacts.py --run bench/drive-cpu --out bench/artefacts.tsv \
+        --configfile config/drive-cpu.yaml
 
 ``--run`` is a workflow folder (``snakemake --directory``) whose results/ holds the index
 (results/data/index.tsv) and one generator per unlabeled image (results/cyclegan/{id}/).
@@ -10,7 +11,9 @@ paper's), blended (stride = half the patch size) and whole (one pass, synthesis.
 the rows 'reference' are the reference itself, unrestyled.
 Per image and way: the seam ratio on the patch grid, the checkerboard ratio against the
 reference, the colour distance (mean RGB within the FOV) to the unlabeled image, and the
-quality filter's MSE and verdict. The medians per way are printed; the rows go to ``--out``.
+quality filter's MSE and verdict, with the filter and patch settings of the run's
+``--configfile`` (resolved as the workflow resolves it; ``--config`` values as the run had
+them, e.g. ``--config filter='{max_mse: 1.0}'``). The medians per way are printed; the rows go to ``--out``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from cyclesynth.data.images import read_fov, read_rgb  # noqa: E402
+from cyclesynth.pipeline.resolved_config import resolve  # noqa: E402
 from cyclesynth.synthesis.artefacts import checkerboard_ratio, colour_distance  # noqa: E402
 from cyclesynth.synthesis.blending import seam_ratio  # noqa: E402
 from cyclesynth.synthesis.quality_filter import judge  # noqa: E402
@@ -35,16 +39,19 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", required=True, help="the workflow folder of a finished run")
     p.add_argument("--out", required=True, help="TSV of the per-image rows")
-    p.add_argument("--patch-size", type=int, default=64)
-    p.add_argument("--max-mse", type=float, default=1.5, help="the filter's threshold (the schema's default)")
-    p.add_argument("--highpass-sigma", type=float, default=8.0, help="the filter's (drive-cpu's)")
+    p.add_argument("--configfile", default="config/drive-cpu.yaml", help="the preset the run used")
+    p.add_argument("--config", nargs="*", default=[], help="the run's --config values, if any")
     args = p.parse_args(argv)
+    # the run's settings; a DRIVE preset asks for a root, which is not read here (the images
+    # are the run's index's)
+    config = resolve(args.configfile, ["dataset={root: /unused}", *args.config])
+    settings = config["filter"]
     results = Path(args.run) / "results"
     index = pd.read_csv(results / "data" / "index.tsv", sep="\t", dtype={"id": str}, keep_default_na=False)
     reference_row = index[index["role"] == "reference"].iloc[0]
     reference = read_rgb(reference_row["image"])
     fov = read_fov(reference_row["fov"], reference.shape[:2])
-    size = args.patch_size
+    size = config["patches"]["size"]
     reference_seam = seam_ratio(reference, size, size, fov)
     ways = {"tiled": dict(patch_stride=size), "blended": dict(patch_stride=size // 2),
             "whole": dict(patch_stride=size, whole_image=True)}
@@ -60,8 +67,8 @@ def main(argv=None) -> int:
                      "mse": 0.0, "kept": True})
         for way, options in ways.items():
             image = synthesize_image(reference, str(generator), patch_size=size, device="cpu", fov=fov, **options)
-            verdict = judge(image, reference, fov, normalize="zscore", max_mse=args.max_mse,
-                            highpass_sigma=args.highpass_sigma)
+            verdict = judge(image, reference, fov, normalize=settings["normalize"], max_mse=settings["max_mse"],
+                            highpass_sigma=settings["highpass_sigma"])
             rows.append({
                 "image": row["id"], "way": way,
                 "seam": seam_ratio(image, size, size, fov),

@@ -1,12 +1,7 @@
 """The presets (config/*.yaml, tests/data/tiny.yaml) resolve to the configs they resolved to
 before they were cut down to what departs from their defaults.
 
-``resolve`` repeats what a run does to its config: Snakemake loads config/config.yaml (the
-Snakefile's ``configfile:``) and merges the ``--configfile`` files and ``--config`` values
-over it key by key; workflow/rules/common.smk then takes the experiments from
-``workflow_config.run_experiments`` (a preset's experiment replaces the demo's whole), coerces
-and checks the config against workflow/schemas/config.schema.yaml, lets Snakemake's ``validate`` fill in the
-schema's defaults, runs ``check_config`` and ``ignore_preset_reference``.
+``resolve`` (cyclesynth.pipeline.resolved_config) repeats what a run does to its config.
 tests/data/resolved_presets/*.json hold the resolved configs of the presets as they were at
 6d05518, rewritten since where the presets were meant to change (bf19def: one thread per job
 in the CPU presets, drive-cpu's self-training teacher; then the key synthesis.whole_image;
@@ -16,7 +11,6 @@ configs are meant to change). ``test_resolve_is_the_workflows_resolution`` check
 against the MD5 that Snakemake prints of the config the workflow ended up with.
 """
 
-import copy
 import hashlib
 import json
 import re
@@ -25,15 +19,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
-from snakemake.utils import update_config, validate
+from snakemake.utils import validate
 
 from cyclesynth.pipeline import config_validation
-from cyclesynth.pipeline import dataset_plan
-from cyclesynth.pipeline import workflow_config as wc
+from cyclesynth.pipeline.resolved_config import resolve
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "config" / "config.yaml"
 SCHEMA = config_validation.SCHEMA
 FIXTURES = Path(__file__).resolve().parent / "data" / "resolved_presets"
 # the DRIVE presets need a root (check_config asks for one); the folder is not read
@@ -51,27 +42,6 @@ PRESETS = {
 # resources keys added after 6d05518: before, the U-Net rules predict, segment and
 # pseudo_label took train_unet's threads, mem_mb and gpu and the default runtime
 ADDED_RESOURCES = ("predict", "segment", "pseudo_label")
-
-
-def resolve(configfile: str | None, config_args: list[str] = ()) -> dict:
-    """The config a run with ``--configfile configfile --config *config_args`` works with."""
-    from snakemake.cli import parse_config  # how Snakemake reads --config
-
-    overrides = parse_config(list(config_args))
-    demo = yaml.safe_load(DEMO.read_text()) or {}
-    files = [] if configfile is None else [yaml.safe_load((ROOT / configfile).read_text()) or {}]
-    overwrite: dict = {}
-    for values in files:
-        update_config(overwrite, copy.deepcopy(values))
-    update_config(overwrite, copy.deepcopy(overrides))
-    config = copy.deepcopy(demo)
-    update_config(config, overwrite)
-    config["experiments"] = wc.run_experiments(demo.get("experiments"), files, overrides)
-    config.update(config_validation.check_against_schema(config, yaml.safe_load(SCHEMA.read_text())))
-    validate(config, schema=str(SCHEMA), set_default=True)
-    wc.check_config(config)
-    dataset_plan.ignore_preset_reference(config, overrides)
-    return config
 
 
 def canonical(config: dict) -> dict:
