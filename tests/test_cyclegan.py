@@ -538,6 +538,7 @@ def test_auto_precision_on_cpu_without_native_bf16_is_exact_float32(domains, mon
     a, b = domains
     settings = dataclasses.replace(CycleGANSettings(**TINY), epochs=1, epochs_decay=0)
     plain = train_cyclegan(a, b, settings, device="cpu", seed=4, log=quiet)
+    monkeypatch.delenv(runtime.NATIVE_BF16_SWITCH, raising=False)  # the CPU as it is, also in a float32 suite
     monkeypatch.setattr(runtime, "cpu_bf16_features", lambda: [])
     messages = []
     auto = train_cyclegan(a, b, dataclasses.replace(settings, precision="auto"), device="cpu", seed=4,

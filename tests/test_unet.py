@@ -373,6 +373,7 @@ def test_auto_precision_follows_the_cpu(data, monkeypatch):
 
     images, labels = data
     plain = train_unet(images, labels, None, tiny_settings(epochs=1), device="cpu", seed=7, log=quiet)
+    monkeypatch.delenv(runtime.NATIVE_BF16_SWITCH, raising=False)  # the CPU as it is, also in a float32 suite
     monkeypatch.setattr(runtime, "cpu_bf16_features", lambda: [])
     messages = []
     emulated = train_unet(images, labels, None, tiny_settings(epochs=1, precision="auto"), device="cpu", seed=7,
@@ -395,6 +396,7 @@ def test_prediction_runs_in_the_training_precision(data, tmp_path, monkeypatch):
     from cyclesynth.segmentation.saved import prediction_precision
 
     images, labels = data
+    monkeypatch.delenv(runtime.NATIVE_BF16_SWITCH, raising=False)  # the CPU as it is, also in a float32 suite
     monkeypatch.setattr(runtime, "cpu_bf16_features", lambda: ["amx_bf16"])
     settings = tiny_settings(epochs=2, precision="auto")
     result = train_unet(images, labels, None, settings, device="cpu", seed=7, log=quiet)
