@@ -69,7 +69,7 @@ def test_native_bf16_can_be_switched_off(monkeypatch, value):
     monkeypatch.setenv(runtime.NATIVE_BF16_SWITCH, value)
     precision, reason = runtime.choose_precision("auto", torch.device("cpu"))
     assert precision.name == "float32" and "switched off (CYCLESYNTH_NATIVE_BF16=0)" in reason
-    assert runtime.choose_precision("bfloat16", torch.device("cpu")) == (precision.__class__("bfloat16", "cpu"), "bfloat16 as set")
+    assert runtime.choose_precision("bfloat16", torch.device("cpu")) == (runtime.Precision("bfloat16", "cpu"), "bfloat16 as set")
     assert runtime.choose_precision("auto", torch.device("cuda"))[0].name == "float32"
     monkeypatch.setenv(runtime.NATIVE_BF16_SWITCH, "1")
     assert runtime.choose_precision("auto", torch.device("cpu"))[0].name == "bfloat16"
