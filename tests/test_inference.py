@@ -9,11 +9,14 @@ from torch import nn
 
 from cyclesynth.synthesis.blending import weight_sum, window_2d
 from cyclesynth.segmentation.inference import (
+    CPU_TILE_BATCH,
+    CUDA_TILE_BATCH,
     DIHEDRAL,
     describe,
     dihedral,
     predict_image,
     resolve_stride,
+    tile_batch,
     undo_dihedral,
 )
 from cyclesynth.data.patches import PatchGrid
@@ -163,6 +166,40 @@ def test_precision_autocast_wraps_the_forward_passes():
                              precision=Precision("bfloat16", "cpu"))
     assert bfloat16.dtype == np.float32  # the softmax in float32
     np.testing.assert_allclose(bfloat16, float32, rtol=0, atol=0.05)
+
+
+def test_the_tile_batch_never_changes_the_map():
+    """Tiles per forward pass are a speed setting: 1, 7, the CPU's default and 64 give the same
+    map (float32, overlapping tiles and test-time augmentation) up to float32 rounding: the
+    CPU's kernels for other batch sizes may round the last bit differently."""
+    model, picture = unet(), image(40, 52)
+    maps = [
+        predict_image(model, picture, patch_size=16, stride=8, tta=True, device="cpu", batch_size=batch)
+        for batch in (1, 7, None, 64)
+    ]
+    for other in maps[1:]:
+        np.testing.assert_allclose(other, maps[0], rtol=0, atol=1e-6)
+    assert tile_batch("cpu", None) == CPU_TILE_BATCH == 16
+    assert tile_batch(torch.device("cuda", 0), None) == CUDA_TILE_BATCH == 64
+    assert tile_batch("cpu", 5) == 5
+
+
+@pytest.mark.parametrize("precision, max_error, mean_error", [("float32", 1e-5, 1e-6), ("bfloat16", 0.02, 2e-3)])
+def test_channels_last_prediction_agrees_with_the_default_layout(precision, max_error, mean_error):
+    """The U-Net and its tiles in channels_last give the default layout's map up to rounding
+    (float32: 1e-5; bfloat16, which rounds each layout's kernels differently: at most 0.02,
+    mean 2e-3), still float32 in [0, 1]; the model stays in eval mode only while predicting."""
+    model, picture = unet(), image(40, 52)
+    p = Precision(precision, "cpu")
+    default = predict_image(model, picture, patch_size=16, stride=8, tta=True, device="cpu", precision=p)
+    model.train()
+    in_channels_last = predict_image(
+        model, picture, patch_size=16, stride=8, tta=True, device="cpu", precision=p, channels_last=True
+    )
+    assert model.training and model.inc[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert in_channels_last.dtype == np.float32 and 0.0 <= in_channels_last.min() <= in_channels_last.max() <= 1.0
+    difference = np.abs(in_channels_last - default)
+    assert difference.max() < max_error and difference.mean() < mean_error
 
 
 @pytest.mark.parametrize("stride", [0, -4, 17, "quarter", "", 2.5, True, None])

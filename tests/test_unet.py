@@ -567,3 +567,23 @@ def test_unet_reduce_overhead_on_cuda_matches_eager(data):
     eager, _, _, _ = unet_step(data, device, "float32", steps=3)
     compiled, _, _, _ = unet_step(data, device, "float32", compile="reduce-overhead", steps=3)
     assert compiled == pytest.approx(eager, rel=1e-3)
+
+
+def test_prediction_uses_the_layout_of_training(data, tmp_path):
+    """A saved U-Net predicts in channels_last where its setting (auto here) and this CPU's
+    layout check allow it, as in training, and in the default layout with channels_last false;
+    the log sentence says which and why."""
+    import dataclasses
+
+    from cyclesynth.segmentation.saved import prediction_precision, prediction_setup
+
+    images, labels = data
+    settings = tiny_settings(epochs=1, channels_last="auto")
+    result = train_unet(images, labels, None, settings, device="cpu", seed=7, log=quiet)
+    save_model(tmp_path / "m.pt", result.state, settings)
+    model, loaded = load_model(tmp_path / "m.pt", "cpu")
+    precision, channels_last, reason = prediction_setup(model, loaded, "cpu")
+    assert channels_last and "channels_last (checked on this CPU" in reason
+    assert (precision, reason.split("; ")[0]) == prediction_precision(loaded, "cpu")
+    _, channels_last, reason = prediction_setup(model, dataclasses.replace(loaded, channels_last=False), "cpu")
+    assert channels_last is False and reason.endswith("default layout (channels_last false)")

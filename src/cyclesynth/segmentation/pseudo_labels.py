@@ -14,8 +14,8 @@ Which images
 
 Probability
     Each image is predicted with :func:`cyclesynth.segmentation.inference.predict_image` (the workflow's
-    ``prediction.stride`` and ``prediction.tta``) in the precision the teacher was trained in
-    (:func:`cyclesynth.segmentation.saved.prediction_precision`).
+    ``prediction.stride`` and ``prediction.tta``) in the precision and layout of the teacher's training
+    (:func:`cyclesynth.segmentation.saved.prediction_setup`).
 
 Pseudo-label, with a band of doubt
     With ``w`` the teacher's vessel weight, its probabilities are shifted towards vessel by
@@ -148,11 +148,11 @@ def write_pseudo_labels(
     its probability map and pseudo-label into ``out_dir`` and the table ``pseudo_labels.tsv``
     (module docstring). Returns the table."""
     from cyclesynth.segmentation.inference import predict_image, resolve_stride
-    from cyclesynth.segmentation.saved import load_model, prediction_precision
+    from cyclesynth.segmentation.saved import load_model, prediction_setup
 
     model, settings = load_model(model_path, device)
     step = resolve_stride(stride, settings.patch_size, key="--stride")
-    precision, reason = prediction_precision(settings, device)
+    precision, channels_last, reason = prediction_setup(model, settings, device)
     low, high = band_edges(settings.vessel_weight, band)
     rows_in = pseudo_label_rows(index)
     log(
@@ -165,7 +165,7 @@ def write_pseudo_labels(
     for row in rows_in.itertuples():
         probability = predict_image(
             model, read_rgb(row.image), patch_size=settings.patch_size, stride=step, tta=tta, device=device,
-            precision=precision,
+            precision=precision, channels_last=channels_last,
         )
         codes = pseudo_label(probability, settings.vessel_weight, band)
         paths = output_paths(out_dir, row.id)

@@ -145,7 +145,7 @@ def segment_files(
     the image is tiled and augmented (:func:`cyclesynth.segmentation.inference.predict_image`). Returns this
     run's rows."""
     from cyclesynth.segmentation.inference import predict_image, resolve_stride
-    from cyclesynth.segmentation.saved import load_model, prediction_precision
+    from cyclesynth.segmentation.saved import load_model, prediction_setup
 
     jobs = plan_jobs(images, names)
     model_path = Path(model_path)
@@ -160,7 +160,7 @@ def segment_files(
         step = resolve_stride(stride, settings.patch_size)
     except ValueError as err:
         raise SegmentationError(f"{err} of the model ({model_path})") from None
-    precision, reason = prediction_precision(settings, device)
+    precision, channels_last, reason = prediction_setup(model, settings, device)
     out_dir = Path(out_dir)
     bar = Progress(len(jobs)) if progress is True else (progress or None)
     if log:
@@ -176,7 +176,8 @@ def segment_files(
         except ImageReadError as err:
             raise SegmentationError(str(err)) from err
         probability = predict_image(
-            model, image, patch_size=settings.patch_size, stride=step, tta=tta, device=device, precision=precision
+            model, image, patch_size=settings.patch_size, stride=step, tta=tta, device=device, precision=precision,
+            channels_last=channels_last,
         )
         mask = probability >= cut
         paths = output_paths(out_dir, job.name)

@@ -79,12 +79,12 @@ def cmd_predict(args) -> None:
     from cyclesynth.data.datasets import read_index, scored_rows
     from cyclesynth.data.images import read_rgb, write_png, write_probability
     from cyclesynth.segmentation.inference import predict_image
-    from cyclesynth.segmentation.saved import load_model, prediction_precision
+    from cyclesynth.segmentation.saved import load_model, prediction_setup
 
     device = _runtime(args)
     model, settings = load_model(args.model, device)
     stride = _prediction_stride(args, settings.patch_size)
-    precision, reason = prediction_precision(settings, device)
+    precision, channels_last, reason = prediction_setup(model, settings, device)
     log(f"predicting in {precision.name} ({reason})")
     index = read_index(args.index)
     out = Path(args.out_dir)
@@ -96,7 +96,7 @@ def cmd_predict(args) -> None:
     for row in scored.itertuples():
         probability = predict_image(
             model, read_rgb(row.image), patch_size=settings.patch_size, stride=stride, tta=args.tta, device=device,
-            precision=precision,
+            precision=precision, channels_last=channels_last,
         )
         write_probability(out / f"{row.id}_probability.png", probability)
         write_png(out / f"{row.id}.png", probability >= 0.5)
