@@ -188,8 +188,8 @@ def choose_precision(requested: str, device: torch.device) -> tuple[Precision, s
     ``auto``: on the CPU bfloat16 where the CPU does bfloat16 natively (AMX-BF16 or
     AVX512-BF16, :func:`cpu_bf16_features`) unless :data:`NATIVE_BF16_SWITCH` is ``0``,
     float32 elsewhere; on CUDA float32 (the documented CUDA modes are set explicitly, as
-    config/drive-gpu.yaml does). ``bfloat16`` is
-    taken as given on either device (on a CPU without native bf16 it is emulated and slow).
+    config/drive-gpu.yaml does). ``bfloat16`` is taken as given on either device (on a CPU
+    without native bf16 it is emulated and slow).
     ``tf32`` and ``float16`` are CUDA modes: float32 on the CPU. ``float32`` is float32.
     """
     device = torch.device(device)

@@ -60,16 +60,16 @@ HALF = "half"
 CPU_TILE_BATCH = 16
 CUDA_TILE_BATCH = 64
 
+#: The 8 dihedral transforms as (quarter turns counter-clockwise, then flipped left-right?);
+#: the first is the identity.
+DIHEDRAL: tuple[tuple[int, bool], ...] = tuple((turns, flip) for turns in range(4) for flip in (False, True))
+
 
 def tile_batch(device, batch_size: int | None) -> int:
     """``batch_size``, or the default for ``device`` when None."""
     if batch_size is not None:
         return int(batch_size)
     return CUDA_TILE_BATCH if str(device).startswith("cuda") else CPU_TILE_BATCH
-
-#: The 8 dihedral transforms as (quarter turns counter-clockwise, then flipped left-right?);
-#: the first is the identity.
-DIHEDRAL: tuple[tuple[int, bool], ...] = tuple((turns, flip) for turns in range(4) for flip in (False, True))
 
 
 def resolve_stride(stride: int | str, patch_size: int, key: str = "stride") -> int:

@@ -77,11 +77,12 @@ def prediction_layout(
     ``settings.patch_size``, of one and of four). On a CPU with bfloat16 the layout predicts a
     DRIVE image 1.4x faster (docs/measurements.md); the probabilities differ from the default
     layout's by bfloat16 rounding only."""
-    device = torch.device(device)
-    generator = torch.Generator().manual_seed(0)
+    from cyclesynth.segmentation.training import layout_samples  # the batches training checks on
+
     size = settings.patch_size
-    x = (torch.rand((4, IN_CHANNELS, size, size), generator=generator) * 2 - 1).to(device)
-    return runtime.choose_channels_last(settings.channels_last, model, [x[:1], x], precision, cpu_default=True)
+    tiles = torch.rand((4, IN_CHANNELS, size, size), generator=torch.Generator().manual_seed(0))
+    samples = layout_samples(tiles.to(torch.device(device)))
+    return runtime.choose_channels_last(settings.channels_last, model, samples, precision, cpu_default=True)
 
 
 def prediction_setup(model: UNet, settings: UNetSettings, device: torch.device | str) -> tuple[runtime.Precision, bool, str]:
