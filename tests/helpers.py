@@ -50,6 +50,20 @@ def planned_jobs(output: str) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
+def unet_priorities(output: str) -> dict[str, int]:
+    """The train_unet jobs of a dry run that print a priority: {experiment: priority}."""
+    blocks = re.split(r"^\s*(?:local)?rule ", output, flags=re.M)
+    found = {}
+    for block in blocks:
+        if not block.startswith("train_unet:"):
+            continue
+        block = block.split("\n\n")[0]
+        priority = re.search(r"^\s*priority: (\d+)$", block, re.M)
+        if priority:
+            found[re.search(r"wildcards: experiment=(\w+)", block)[1]] = int(priority[1])
+    return found
+
+
 # ----------------------------------------------------------------------------- samplesheets
 
 

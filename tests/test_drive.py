@@ -13,7 +13,7 @@ import pytest
 from cyclesynth.data.datasets import RoleSettings, assign_roles, plan_drive
 from cyclesynth.data.images import read_binary, read_rgb
 
-from helpers import ROOT, planned_jobs, snakemake
+from helpers import ROOT, planned_jobs, snakemake, unet_priorities
 
 DRIVE_HEIGHT, DRIVE_WIDTH = 584, 565
 
@@ -101,16 +101,16 @@ def test_human_row_matches_a_direct_computation(drive, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "configfile, teachers",
+    "configfile, teachers, priorities",
     [
         # reference_augmented teaches self_trained, which teaches self_trained_2
-        ("config/drive.yaml", 2),
+        ("config/drive.yaml", 2, {"reference_augmented": 2, "self_trained": 1}),
         # reference_geometric_long (in place of self_trained_2's U-Net) teaches self_trained
-        ("config/drive-cpu.yaml", 1),
-        ("config/drive-gpu.yaml", 2),
+        ("config/drive-cpu.yaml", 1, {"reference_geometric_long": 1}),
+        ("config/drive-gpu.yaml", 2, {"reference_augmented": 2, "self_trained": 1}),
     ],
 )
-def test_drive_presets_plan_19_cyclegans_and_8_unets(drive, tmp_path, configfile, teachers):
+def test_drive_presets_plan_19_cyclegans_and_8_unets(drive, tmp_path, configfile, teachers, priorities):
     done = snakemake(tmp_path, "-n", "--config", f"dataset={{root: {drive}}}", configfile=ROOT / configfile)
     counts = planned_jobs(done.stdout)
     assert counts["train_cyclegan"] == 19 and counts["synthesize"] == 19
@@ -120,6 +120,8 @@ def test_drive_presets_plan_19_cyclegans_and_8_unets(drive, tmp_path, configfile
     assert counts["train_unet"] == 8 and counts["predict"] == 8 and counts["evaluate"] == 8
     assert counts["pseudo_label"] == teachers
     assert counts["frangi"] == 1 and counts["paired_comparison"] == 1
+    # the teachers' U-Nets start first (the longest chain), each by its number of rounds to come
+    assert unet_priorities(done.stdout) == priorities
 
 
 @pytest.mark.slow

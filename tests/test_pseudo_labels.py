@@ -291,6 +291,23 @@ def test_paired_order_puts_students_before_their_teachers():
     assert not rule_settings.uses_synthetic({"experiments": {"s": student("r")}, "dataset": {}})
 
 
+def test_teaching_depth_puts_the_teachers_chain_first():
+    """The workflow's priority for train_unet and pseudo_label: how many rounds build on an
+    experiment, so the longest chain of the DAG starts before U-Nets nothing waits for."""
+    demo = load()
+    assert self_training_plan.teaching_depth(demo, "reference_augmented") == 1
+    assert self_training_plan.teaching_depth(demo, "self_trained") == 0
+    assert self_training_plan.teaching_depth(demo, "all_labels") == 0
+    two_rounds = load("config/drive.yaml")
+    assert self_training_plan.teaching_depth(two_rounds, "reference_augmented") == 2
+    assert self_training_plan.teaching_depth(two_rounds, "self_trained") == 1
+    assert self_training_plan.teaching_depth(two_rounds, "self_trained_2") == 0
+    # two students of one teacher: the deeper branch counts
+    branched = {"experiments": {"t": {"training_set": "reference_only"}, "a": student("t"),
+                                "b": student("t"), "c": student("b")}}
+    assert [self_training_plan.teaching_depth(branched, n) for n in "tabc"] == [2, 0, 1, 0]
+
+
 # ------------------------------------------------------------------------------ the DAG
 
 

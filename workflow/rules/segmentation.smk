@@ -8,6 +8,8 @@ rule train_unet:
         "results/logs/train_unet/{experiment}.log",
     benchmark:
         "results/benchmarks/train_unet/{experiment}.tsv"
+    # a teacher first: its chain (U-Net, pseudo-labels, students) is the DAG's longest path
+    priority: lambda wildcards: self_training_plan.teaching_depth(config, wildcards.experiment)
     conda:
         CONDA_ENV
     threads: resource("train_unet", "threads")
@@ -55,6 +57,7 @@ rule pseudo_label:
         "results/logs/pseudo_label/{teacher}.log",
     benchmark:
         "results/benchmarks/pseudo_label/{teacher}.tsv"
+    priority: lambda wildcards: self_training_plan.teaching_depth(config, wildcards.teacher)
     conda:
         CONDA_ENV
     threads: resource("pseudo_label", "threads")

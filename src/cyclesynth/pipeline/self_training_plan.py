@@ -43,6 +43,16 @@ def self_training_round(config: dict, name: str) -> int:
     return rounds
 
 
+def teaching_depth(config: dict, name: str) -> int:
+    """How many self-training rounds build on ``name``: 0 for an experiment that teaches
+    nobody, 1 + the deepest of its students' for a teacher. The workflow's scheduling
+    priority for its U-Net and its pseudo-labels: a teacher's chain (its U-Net, its
+    pseudo_label job, each student's U-Net) is the longest path through the DAG, so it
+    starts first instead of waiting behind U-Nets that nothing else waits for."""
+    children = [s for s, settings in students(config).items() if str(settings["teacher"]) == name]
+    return max((1 + teaching_depth(config, child) for child in children), default=0)
+
+
 def paired_order(config: dict, names: list[str]) -> list[str]:
     """``names`` in the paired comparison's order (each pair is a - b, a listed first): later
     self-training rounds first, so that a student comes before its teacher and the other
