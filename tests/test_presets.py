@@ -6,7 +6,8 @@ tests/data/resolved_presets/*.json hold the resolved configs of the presets as t
 6d05518, rewritten since where the presets were meant to change (bf19def: one thread per job
 in the CPU presets, drive-cpu's self-training teacher; then the key synthesis.whole_image;
 then drive-cpu's whole-image synthesis, reference_geometric_long and no second round;
-then reference_geometric_long at 3200 epochs)
+then reference_geometric_long at 3200 epochs; then the key pseudo_labels.init, its default
+scratch in every student)
 (``python tests/test_presets.py`` writes them; run it only where the presets' resolved
 configs are meant to change). ``test_resolve_is_the_workflows_resolution`` checks ``resolve``
 against the MD5 that Snakemake prints of the config the workflow ended up with.

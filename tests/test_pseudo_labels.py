@@ -238,14 +238,29 @@ def student(teacher, **more):
         ({"s": {"training_set": "reference_only", "pseudo_labels": {"teacher": "synthetic"}}},
          r"experiments.s.pseudo_labels only applies"),
         ({"s": student("synthetic", band=0.1), "u": student("synthetic", band=0.2)}, r"different bands: s 0.1, u 0.2"),
+        ({"s": student("synthetic", init="teachers")}, r"experiments.s.pseudo_labels.init \('teachers'\) must be"),
     ],
 )
 def test_bad_self_training_names_the_key(experiments, message):
     config = load()
     config["experiments"].update(copy.deepcopy(experiments))
-    validate(config, SCHEMA, set_default=True)
+    if "init" not in str(experiments):  # the schema's enum already refuses a bad init
+        validate(config, SCHEMA, set_default=True)
     with pytest.raises(wc.ConfigError, match=message):
         wc.check_config(config)
+
+
+def test_the_schema_checks_init():
+    config = load()
+    config["experiments"]["self_trained"]["pseudo_labels"]["init"] = "teachers"
+    with pytest.raises(Exception, match="teachers"):
+        validate(config, SCHEMA, set_default=True)
+    config["experiments"]["self_trained"]["pseudo_labels"]["init"] = "teacher"
+    validate(config, SCHEMA, set_default=True)
+    assert self_training_plan.starts_from_teacher(config, "self_trained")
+    del config["experiments"]["self_trained"]["pseudo_labels"]["init"]
+    assert not self_training_plan.starts_from_teacher(config, "self_trained")
+    assert not self_training_plan.starts_from_teacher(config, "reference_only")
 
 
 def test_the_schema_checks_the_band():
@@ -344,6 +359,84 @@ def test_two_rounds_in_the_dag(tmp_path):
     ]
     for before, after in zip(chain, chain[1:]):
         assert (before, after) in edges, (before, after)
+
+
+def test_a_student_that_starts_from_its_teacher_waits_for_its_model(tmp_path):
+    """init: teacher puts the teacher's model.pt among the student's inputs and passes it as
+    --init-model; init: scratch (the default) does neither."""
+    from helpers import snakemake
+
+    more = tmp_path / "init.yaml"
+    more.write_text(
+        "experiments:\n  self_trained:\n    training_set: pseudo_labels\n"
+        "    pseudo_labels: {teacher: reference_only, init: teacher}\n    epochs: 2\n"
+    )
+    target = "results/unet/self_trained/model.pt"
+    configs = [ROOT / "tests/data/tiny.yaml", more]
+    shell = snakemake(tmp_path, "-n", "-p", target, configfile=configs).stdout
+    student = next(line for line in shell.splitlines() if "train-unet" in line and "self_trained" in line)
+    assert "--init-model results/unet/reference_only/model.pt" in student
+    plain = snakemake(tmp_path, "-n", "-p", target, configfile=[ROOT / "tests/data/tiny.yaml"]).stdout
+    assert "--init-model" not in plain and "train-unet" in plain
+    dag = snakemake(tmp_path, "--dag", "dot", target, configfile=configs).stdout
+    nodes = dict(re.findall(r'^\s*(\d+)\[label = "([^"]*)"', dag, re.M))
+    edges = {(nodes[a].replace("\\n", " "), nodes[b].replace("\\n", " ")) for a, b in re.findall(r"^\s*(\d+) -> (\d+)", dag, re.M)}
+    assert ("train_unet experiment: reference_only", "train_unet experiment: self_trained") in edges
+
+
+def _tiny_pairs(n=2, size=32, seed=0):
+    rng = np.random.default_rng(seed)
+    images = [rng.random((size, size, 3)).astype(np.float32) for _ in range(n)]
+    labels = [rng.random((size, size)) < 0.2 for _ in range(n)]
+    return images, labels
+
+
+def test_training_from_starting_weights(tmp_path):
+    """A U-Net started from a teacher's weights begins at them (a tiny learning rate barely
+    moves them; a fresh one differs), its checkpoint is not resumed by a run from other
+    weights, and a model of another architecture is refused with the file's name."""
+    from cyclesynth.segmentation.saved import load_starting_weights
+    from cyclesynth.segmentation.training import state_fingerprint, training_fingerprint
+
+    images, labels = _tiny_pairs()
+    settings = UNetSettings(base_channels=4, depth=2, patch_size=16, patch_stride=16, batch_size=4, epochs=1)
+    teacher = train_unet(images, labels, None, settings, device="cpu", seed=1, log=lambda m: None)
+    path = tmp_path / "teacher.pt"
+    save_model(path, teacher.state, settings)
+    start = load_starting_weights(path, settings)
+    assert state_fingerprint(start) == state_fingerprint(teacher.state)
+
+    tiny_lr = UNetSettings(**{**settings.to_dict(), "lr": 1e-9})
+    messages = []
+    tuned = train_unet(images, labels, None, tiny_lr, device="cpu", seed=2, init_state=start, log=messages.append)
+    fresh = train_unet(images, labels, None, tiny_lr, device="cpu", seed=2, log=lambda m: None)
+    name = next(k for k, v in start.items() if v.ndim == 4)  # the first convolution's weights
+    assert torch.allclose(tuned.state[name], start[name], atol=1e-6)
+    assert not torch.allclose(fresh.state[name], start[name], atol=1e-3)
+    assert any("starting from the given weights" in m for m in messages)
+
+    plain = training_fingerprint(images, labels, None, settings, 2, precision="float32")
+    assert plain != training_fingerprint(images, labels, None, settings, 2, precision="float32",
+                                         init=state_fingerprint(start))
+    other = {k: v + 1 if v.dtype.is_floating_point else v for k, v in start.items()}
+    assert state_fingerprint(other) != state_fingerprint(start)
+
+    checkpoint = tmp_path / "student.ckpt"
+    two = UNetSettings(**{**settings.to_dict(), "epochs": 2, "checkpoint_every": 1})
+    train_unet(images, labels, None, two, device="cpu", seed=3, init_state=start, checkpoint_path=checkpoint,
+               log=lambda m: None)
+    same, changed = [], []
+    train_unet(images, labels, None, two, device="cpu", seed=3, init_state=start, checkpoint_path=checkpoint,
+               log=same.append)
+    train_unet(images, labels, None, two, device="cpu", seed=3, init_state=other, checkpoint_path=checkpoint,
+               log=changed.append)
+    assert any("resuming" in m for m in same) and not any("resuming" in m for m in changed)
+
+    wider = UNetSettings(**{**settings.to_dict(), "base_channels": 8})
+    with pytest.raises(ValueError, match=r"teacher.pt: cannot start from this U-Net.*base_channels 4 \(this U-Net: 8\)"):
+        load_starting_weights(path, wider)
+    with pytest.raises(ValueError, match="do not fit"):
+        train_unet(images, labels, None, wider, device="cpu", seed=2, init_state=start, log=lambda m: None)
 
 
 # ------------------------------------------------------------------------------ the report

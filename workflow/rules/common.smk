@@ -146,6 +146,11 @@ def trains_on_synthetic(experiment):
     return settings["training_set"] == "synthetic"
 
 
+def teacher_model(student):
+    """The trained U-Net of a student's teacher (its starting weights with init: teacher)."""
+    return f"results/unet/{STUDENTS[student]['teacher']}/model.pt"
+
+
 def unet_training_inputs(wildcards):
     inputs = {"index": "results/data/index.tsv"}
     if trains_on_synthetic(wildcards.experiment):
@@ -155,6 +160,8 @@ def unet_training_inputs(wildcards):
         inputs["pseudo_labels"] = pseudo_label_table(
             STUDENTS[wildcards.experiment]["teacher"]
         )
+        if self_training_plan.starts_from_teacher(config, wildcards.experiment):
+            inputs["init_model"] = teacher_model(wildcards.experiment)
     return inputs
 
 
@@ -169,6 +176,8 @@ def unet_training_options(wildcards):
         options += f" --pseudo-labels {pseudo_label_table(STUDENTS[wildcards.experiment]['teacher'])}"
         if STUDENTS[wildcards.experiment].get("include_synthetic"):
             options += " --include-synthetic"
+        if self_training_plan.starts_from_teacher(config, wildcards.experiment):
+            options += f" --init-model {teacher_model(wildcards.experiment)}"
     return options
 
 

@@ -27,6 +27,12 @@ def teacher_band(config: dict, teacher: str) -> float:
     return float(next(s.get("band", 0.1) for s in students(config).values() if s["teacher"] == teacher))
 
 
+def starts_from_teacher(config: dict, name: str) -> bool:
+    """Whether the student ``name`` starts from its teacher's trained weights
+    (``pseudo_labels.init: teacher``) instead of a fresh initialisation."""
+    return students(config).get(name, {}).get("init", "scratch") == "teacher"
+
+
 def transductive(config: dict) -> bool:
     """Whether test images are pseudo-labeled (dataset.include_test_as_unlabeled with a
     self-training experiment)."""
@@ -87,6 +93,9 @@ def check_self_training(config: dict) -> None:
             raise ConfigError(
                 f"{key}.teacher: '{teacher}' trains on every label (all_labels); a teacher must see one label only"
             )
+        init = settings.get("init", "scratch")
+        if init not in ("scratch", "teacher"):
+            raise ConfigError(f"{key}.init ({init!r}) must be scratch or teacher")
         band = settings.get("band", 0.1)
         if isinstance(band, bool) or not isinstance(band, (int, float)) or not 0 <= band < 0.5:
             raise ConfigError(f"{key}.band ({band!r}) must lie in [0, 0.5)")

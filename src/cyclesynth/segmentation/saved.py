@@ -37,9 +37,7 @@ def save_model(path: str | os.PathLike, state: dict, settings: UNetSettings) -> 
         torch.save(payload, tmp)
 
 
-def load_model(path: str | os.PathLike, device: torch.device | str) -> tuple[UNet, UNetSettings]:
-    """Rebuild a saved U-Net on ``device`` in eval mode; return it with its settings."""
-    path = Path(path)
+def _read_payload(path: Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: U-Net model file not found")
     payload = torch.load(path, map_location="cpu", weights_only=True)
@@ -47,6 +45,27 @@ def load_model(path: str | os.PathLike, device: torch.device | str) -> tuple[UNe
         raise ValueError(f"{path}: not a cyclesynth U-Net model file")
     if payload.get("version") != MODEL_FORMAT_VERSION:
         raise ValueError(f"{path}: U-Net model format version {payload.get('version')} is not supported")
+    return payload
+
+
+def load_starting_weights(path: str | os.PathLike, settings: UNetSettings) -> dict:
+    """The weights of a saved U-Net (CPU tensors), to start another training from (a
+    self-training student from its teacher); its architecture must be the one ``settings``
+    builds, else a ValueError names the file and what differs."""
+    path = Path(path)
+    payload = _read_payload(path)
+    arch = payload["architecture"]
+    wanted = {"base_channels": settings.base_channels, "depth": settings.depth, "batch_norm": settings.batch_norm}
+    differs = [f"{k} {arch.get(k)!r} (this U-Net: {v!r})" for k, v in wanted.items() if arch.get(k) != v]
+    if differs:
+        raise ValueError(f"{path}: cannot start from this U-Net, its architecture differs: {', '.join(differs)}")
+    return payload["state"]
+
+
+def load_model(path: str | os.PathLike, device: torch.device | str) -> tuple[UNet, UNetSettings]:
+    """Rebuild a saved U-Net on ``device`` in eval mode; return it with its settings."""
+    path = Path(path)
+    payload = _read_payload(path)
     settings = UNetSettings.from_dict(payload["settings"])
     arch = payload["architecture"]
     model = UNet(

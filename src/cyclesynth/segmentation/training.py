@@ -38,6 +38,12 @@ Determinism and resuming
     are written to ``checkpoint_path``; a new run with the same settings, seed and data resumes from
     it and ends with the same weights as an uninterrupted run (bit-identical on the CPU; on CUDA as
     far as its kernels are deterministic).
+
+Starting weights
+    ``init_state`` starts the network from given weights (a self-training student from its
+    teacher's, ``pseudo_labels.init: teacher``) instead of the seed's initialisation; the
+    optimiser, the learning-rate schedule and the epochs start afresh. The weights are part
+    of the checkpoint fingerprint.
 """
 
 from __future__ import annotations
@@ -144,11 +150,29 @@ def _content_hash(arrays: Sequence[np.ndarray | None]) -> str:
     return digest.hexdigest()
 
 
-def training_fingerprint(images, labels, fovs, settings: UNetSettings, seed: int, *, precision: str | None = None) -> str:
+def state_fingerprint(state: dict | None) -> str | None:
+    """Identifies a set of starting weights (a state_dict): the hash of its names, shapes and
+    values; None for none (a network initialised from the seed)."""
+    if state is None:
+        return None
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        value = state[name].detach().to("cpu").contiguous().reshape(-1)
+        digest.update(f"{name}{tuple(value.shape)}{value.dtype}".encode())
+        digest.update(value.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def training_fingerprint(
+    images, labels, fovs, settings: UNetSettings, seed: int, *, precision: str | None = None,
+    init: str | None = None,
+) -> str:
     """Identifies a training run: settings (except checkpoint frequency, and the geometric
-    settings where the augment mode does not use them), seed, data, and the precision that
+    settings where the augment mode does not use them), seed, data, the precision that
     ``settings.precision`` gave on this machine (``auto`` is bfloat16 on one CPU and float32
-    on another: a checkpoint from one is not resumed on the other)."""
+    on another: a checkpoint from one is not resumed on the other) and the starting weights
+    (``init``, :func:`state_fingerprint`; a student fine-tuned from a retrained teacher starts
+    again)."""
     described = {k: v for k, v in settings.to_dict().items() if k not in _NOT_IN_FINGERPRINT}
     if settings.augment not in GEOMETRIC_MODES:
         del described["geometric"]
@@ -161,6 +185,8 @@ def training_fingerprint(images, labels, fovs, settings: UNetSettings, seed: int
         "labels": _content_hash(labels),
         "fovs": None if fovs is None else _content_hash(fovs),
     }
+    if init is not None:
+        description["init"] = init
     return hashlib.sha256(json.dumps(description, sort_keys=True).encode()).hexdigest()
 
 
@@ -245,13 +271,16 @@ def train_unet(
     device: torch.device | str,
     seed: int,
     checkpoint_path: str | os.PathLike | None = None,
+    init_state: dict | None = None,
     log: Callable[[str], None] = print,
 ) -> UNetResult:
     """Train a U-Net on ``images`` (float32 (H, W, 3) in [0, 1]) and ``labels`` (bool (H, W), or
     uint8 of 0, 1 and :data:`IGNORE_INDEX` for pixels left out of the loss).
 
     ``fovs`` (bool (H, W) each, or None) only matter with ``settings.skip_empty_patches``.
-    See the module docstring for the training procedure, determinism and resuming.
+    ``init_state`` (a state_dict of the same architecture, e.g. a self-training student's
+    teacher): the network starts from these weights instead of the seed's initialisation; the
+    optimiser and the learning-rate schedule start afresh. See the module docstring for the training procedure, determinism and resuming.
     """
     device = torch.device(device)
     _check_inputs(images, labels, fovs)
@@ -262,7 +291,16 @@ def train_unet(
     del x_np, y_np
 
     seed_everything(seed)
-    model = build_model(settings).to(device)
+    model = build_model(settings)
+    if init_state is not None:
+        try:
+            model.load_state_dict(init_state)
+        except RuntimeError as err:
+            raise ValueError(
+                f"the starting weights do not fit this U-Net (base_channels {settings.base_channels}, "
+                f"depth {settings.depth}, batch_norm {settings.batch_norm}): {err}"
+            ) from None
+    model = model.to(device)
     precision, precision_reason = runtime.choose_precision(settings.precision, device)
     channels_last, layout_reason = runtime.choose_channels_last(
         settings.channels_last, model, layout_samples(x_all), precision, cpu_default=True
@@ -274,7 +312,9 @@ def train_unet(
     compiled = runtime.compile_for_training(model, settings.compile, device)
     steps_per_epoch = math.ceil(n_patches / settings.batch_size)
     total_steps = steps_per_epoch * settings.epochs
-    fingerprint = training_fingerprint(images, labels, fovs, settings, seed, precision=precision.name)
+    fingerprint = training_fingerprint(
+        images, labels, fovs, settings, seed, precision=precision.name, init=state_fingerprint(init_state)
+    )
 
     records: list[dict] = []
     resumed_from = 0
@@ -296,6 +336,8 @@ def train_unet(
         + (f", compiled ({settings.compile})" if compiled else "")
     )
     log(f"U-Net: precision {precision.name} ({precision_reason}); {layout_reason}")
+    if init_state is not None:
+        log("U-Net: starting from the given weights (fine-tuning), not from the seed's initialisation")
     if settings.compile != "none" and not compiled:
         log(f"U-Net: compile {settings.compile} requested but the device is not CUDA: training without compilation")
 

@@ -19,7 +19,7 @@ def cmd_train_unet(args) -> None:
     from cyclesynth.segmentation.pseudo_labels import read_pseudo_label, read_table
     from cyclesynth.synthesis.quality_filter import read_quality
     from cyclesynth.segmentation.settings import UNetSettings
-    from cyclesynth.segmentation.saved import save_model
+    from cyclesynth.segmentation.saved import load_starting_weights, save_model
     from cyclesynth.segmentation.training import train_unet
 
     device = _runtime(args)
@@ -27,6 +27,7 @@ def cmd_train_unet(args) -> None:
     index = read_index(args.index)
     quality = read_quality(args.quality) if args.quality else None
     pseudo = read_table(args.pseudo_labels) if args.pseudo_labels else None
+    init_state = load_starting_weights(args.init_model, settings) if args.init_model else None
     pairs = training_pairs(
         index, args.training_set, quality=quality, include_reference=args.include_reference,
         pseudo_labels=pseudo, include_synthetic=args.include_synthetic,
@@ -37,10 +38,11 @@ def cmd_train_unet(args) -> None:
     log(
         f"U-Net '{args.experiment}' ({args.training_set}): {len(pairs)} training images, "
         f"{settings.epochs} epochs, augment {settings.augment}, device {device}"
+        + (f", starting from {args.init_model}" if args.init_model else "")
     )
     result = train_unet(
         images, labels, fovs, settings, device=device, seed=derive_seed(args.seed, "unet", args.experiment),
-        checkpoint_path=args.checkpoint, log=log,
+        checkpoint_path=args.checkpoint, init_state=init_state, log=log,
     )
     _write_table(result.history, args.history)
     save_model(args.model, result.state, settings)
@@ -161,6 +163,8 @@ def register(sub) -> None:
     p.add_argument("--pseudo-labels", default=None, help="the teacher's pseudo_labels.tsv (pseudo_labels training set)")
     p.add_argument("--include-synthetic", action="store_true",
                    help="pseudo_labels: add the kept synthetic images with the reference's label (needs --quality)")
+    p.add_argument("--init-model", default=None,
+                   help="a saved U-Net (model.pt) to start from instead of a fresh initialisation, e.g. the teacher's")
     p.add_argument("--settings", type=_json, required=True, help="JSON object of U-Net settings")
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--checkpoint", required=True)
