@@ -157,9 +157,9 @@ def state_fingerprint(state: dict | None) -> str | None:
         return None
     digest = hashlib.sha256()
     for name in sorted(state):
-        value = state[name].detach().to("cpu").contiguous().reshape(-1)
+        value = state[name].detach().to("cpu")
         digest.update(f"{name}{tuple(value.shape)}{value.dtype}".encode())
-        digest.update(value.view(torch.uint8).numpy().tobytes())
+        digest.update(value.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 
