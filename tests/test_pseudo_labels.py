@@ -362,23 +362,23 @@ def test_two_rounds_in_the_dag(tmp_path):
 
 
 def test_a_student_that_starts_from_its_teacher_waits_for_its_model(tmp_path):
-    """init: teacher puts the teacher's model.pt among the student's inputs and passes it as
-    --init-model; init: scratch (the default) does neither."""
+    """init: teacher (the tiny config's self_trained) puts the teacher's model.pt among the
+    student's inputs and passes it as --init-model; init: scratch does neither."""
     from helpers import snakemake
 
-    more = tmp_path / "init.yaml"
-    more.write_text(
+    scratch = tmp_path / "scratch.yaml"
+    scratch.write_text(
         "experiments:\n  self_trained:\n    training_set: pseudo_labels\n"
-        "    pseudo_labels: {teacher: reference_only, init: teacher}\n    epochs: 2\n"
+        "    pseudo_labels: {teacher: reference_only, init: scratch}\n    epochs: 2\n"
     )
     target = "results/unet/self_trained/model.pt"
-    configs = [ROOT / "tests/data/tiny.yaml", more]
-    shell = snakemake(tmp_path, "-n", "-p", target, configfile=configs).stdout
+    tiny = ROOT / "tests/data/tiny.yaml"
+    shell = snakemake(tmp_path, "-n", "-p", target, configfile=[tiny]).stdout
     student = next(line for line in shell.splitlines() if "train-unet" in line and "self_trained" in line)
     assert "--init-model results/unet/reference_only/model.pt" in student
-    plain = snakemake(tmp_path, "-n", "-p", target, configfile=[ROOT / "tests/data/tiny.yaml"]).stdout
+    plain = snakemake(tmp_path, "-n", "-p", target, configfile=[tiny, scratch]).stdout
     assert "--init-model" not in plain and "train-unet" in plain
-    dag = snakemake(tmp_path, "--dag", "dot", target, configfile=configs).stdout
+    dag = snakemake(tmp_path, "--dag", "dot", target, configfile=[tiny]).stdout
     nodes = dict(re.findall(r'^\s*(\d+)\[label = "([^"]*)"', dag, re.M))
     edges = {(nodes[a].replace("\\n", " "), nodes[b].replace("\\n", " ")) for a, b in re.findall(r"^\s*(\d+) -> (\d+)", dag, re.M)}
     assert ("train_unet experiment: reference_only", "train_unet experiment: self_trained") in edges
