@@ -7,7 +7,8 @@ tests/data/resolved_presets/*.json hold the resolved configs of the presets as t
 in the CPU presets, drive-cpu's self-training teacher; then the key synthesis.whole_image;
 then drive-cpu's whole-image synthesis, reference_geometric_long and no second round;
 then reference_geometric_long at 3200 epochs; then the key pseudo_labels.init, its default
-scratch in every student but tiny's self_trained, which starts from its teacher)
+scratch in every student but tiny's self_trained, which starts from its teacher; then the
+key experiments.<name>.lr, null in every experiment)
 (``python tests/test_presets.py`` writes them; run it only where the presets' resolved
 configs are meant to change). ``test_resolve_is_the_workflows_resolution`` checks ``resolve``
 against the MD5 that Snakemake prints of the config the workflow ended up with.

@@ -92,8 +92,10 @@ def test_unet_settings_merge_experiment_overrides_and_grid():
     config = load()
     config["experiments"]["reference_only"]["epochs"] = 77
     config["experiments"]["reference_only"]["augment"] = "photometric"
+    config["experiments"]["reference_only"]["lr"] = 1e-4
     settings = rule_settings.unet_settings(config, "reference_only")
-    assert settings["epochs"] == 77 and settings["augment"] == "photometric"
+    assert settings["epochs"] == 77 and settings["augment"] == "photometric" and settings["lr"] == 1e-4
+    assert rule_settings.unet_settings(config, "synthetic")["lr"] == config["unet"]["lr"]  # no lr: unet.lr
     assert settings["patch_size"] == 64 and settings["patch_stride"] == 64
     config["experiments"]["all_labels"]["epochs"] = None  # null: unet.epochs
     assert rule_settings.unet_settings(config, "all_labels")["epochs"] == config["unet"]["epochs"]

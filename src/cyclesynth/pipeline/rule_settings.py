@@ -100,7 +100,7 @@ def unet_settings(config: dict, experiment: str) -> dict:
     unet.geometric retrains those and leaves the others' ``params:`` (and results) as they are."""
     settings = dict(config["unet"])
     overrides = config["experiments"][experiment]
-    for key in ("epochs", "augment"):
+    for key in ("epochs", "augment", "lr"):
         if overrides.get(key) is not None:
             settings[key] = overrides[key]
     if settings.get("augment") not in GEOMETRIC_AUGMENT_MODES:
