@@ -8,7 +8,8 @@ in the CPU presets, drive-cpu's self-training teacher; then the key synthesis.wh
 then drive-cpu's whole-image synthesis, reference_geometric_long and no second round;
 then reference_geometric_long at 3200 epochs; then the key pseudo_labels.init, its default
 scratch in every student but tiny's self_trained, which starts from its teacher; then the
-key experiments.<name>.lr, null in every experiment)
+key experiments.<name>.lr, null in every experiment; then drive-cpu's self_trained from its
+teacher, 10 epochs)
 (``python tests/test_presets.py`` writes them; run it only where the presets' resolved
 configs are meant to change). ``test_resolve_is_the_workflows_resolution`` checks ``resolve``
 against the MD5 that Snakemake prints of the config the workflow ended up with.
