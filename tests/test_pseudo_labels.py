@@ -460,8 +460,11 @@ def test_the_self_training_section_and_the_transductive_note():
     labels = {"self_trained": "1 ground truth + self-training", "reference_augmented": "augmented"}
     text = render_markdown(students, {"reference_augmented": table}, labels, transductive=False)
     assert "## Self-training" in text and "transductive" not in text
-    assert ("| 1 ground truth + self-training (`self_trained`) | augmented (`reference_augmented`) | 0.1 | no | 2 "
-            "| 0.150 | 0.100 |") in text
+    assert ("| 1 ground truth + self-training (`self_trained`) | augmented (`reference_augmented`) | 0.1 | no "
+            "| scratch | 2 | 0.150 | 0.100 |") in text
+    students["self_trained"]["init"] = "teacher"
+    text = render_markdown(students, {"reference_augmented": table}, labels, transductive=False)
+    assert "| 0.1 | no | its teacher | 2 |" in text
     text = render_markdown(students, {"reference_augmented": table}, labels, transductive=True)
     assert "This run is transductive: dataset.include_test_as_unlabeled is true" in text
 

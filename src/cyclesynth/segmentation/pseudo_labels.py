@@ -202,8 +202,9 @@ def render_markdown(
     students: Mapping[str, Mapping], tables: Mapping[str, pd.DataFrame], labels: Mapping[str, str],
     *, transductive: bool,
 ) -> str:
-    """The Self-training section of table1.md: per student its teacher, band and how much of
-    the pseudo-labeled images was vessel and ignored; says when the run is transductive."""
+    """The Self-training section of table1.md: per student its teacher, band, starting weights
+    (``init``: its teacher's or a fresh initialisation) and how much of the pseudo-labeled
+    images was vessel and ignored; says when the run is transductive."""
     lines = [
         "## Self-training",
         "",
@@ -219,8 +220,8 @@ def render_markdown(
             "",
         ]
     lines += [
-        "| Student | Teacher | Band | Synthetic too | Images | Vessel fraction | Ignored fraction |",
-        "|---|---|--:|---|--:|--:|--:|",
+        "| Student | Teacher | Band | Synthetic too | Starts from | Images | Vessel fraction | Ignored fraction |",
+        "|---|---|--:|---|---|--:|--:|--:|",
     ]
     for student, settings in students.items():
         teacher = str(settings["teacher"])
@@ -230,7 +231,8 @@ def render_markdown(
         ignored = f"{table['ignored_fraction'].mean():.3f}" if n else "—"
         lines.append(
             f"| {labels.get(student, student)} (`{student}`) | {labels.get(teacher, teacher)} (`{teacher}`) "
-            f"| {float(settings['band']):g} | {'yes' if settings.get('include_synthetic') else 'no'} | {n} "
+            f"| {float(settings['band']):g} | {'yes' if settings.get('include_synthetic') else 'no'} "
+            f"| {'its teacher' if settings.get('init', 'scratch') == 'teacher' else 'scratch'} | {n} "
             f"| {vessel} | {ignored} |"
         )
     lines.append("")
