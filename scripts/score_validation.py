@@ -52,6 +52,7 @@ def score(run: Path, models: dict[str, Path], *, stride, tta: bool, threshold: f
         precision, channels_last, _ = prediction_setup(model, settings, device)
         cut = threshold if threshold is not None else settings.vessel_weight / (1.0 + settings.vessel_weight)
         started = time.perf_counter()
+        scored = []
         for row in rows.itertuples():
             probability = predict_image(
                 model, read_rgb(row.image), patch_size=settings.patch_size, stride=stride, tta=tta, device=device,
@@ -63,8 +64,9 @@ def score(run: Path, models: dict[str, Path], *, stride, tta: bool, threshold: f
                 r for r in evaluate_probabilities(probability, truth, scored_regions(fov), {"t": cut})
                 if r["region"] == "fov"
             )
-            records.append({"model": name, "image": row.id, "auc": result["auc"], "f1": result["f1"], "threshold": cut})
-        table = pd.DataFrame([r for r in records if r["model"] == name])
+            scored.append({"model": name, "image": row.id, "auc": result["auc"], "f1": result["f1"], "threshold": cut})
+        records += scored
+        table = pd.DataFrame(scored)
         print(
             f"{name}: validation AUC {table['auc'].mean():.4f} "
             f"({' / '.join(f'{a:.4f}' for a in table['auc'])}; images {', '.join(map(str, table['image']))}), "

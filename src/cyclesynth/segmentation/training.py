@@ -280,7 +280,8 @@ def train_unet(
     ``fovs`` (bool (H, W) each, or None) only matter with ``settings.skip_empty_patches``.
     ``init_state`` (a state_dict of the same architecture, e.g. a self-training student's
     teacher): the network starts from these weights instead of the seed's initialisation; the
-    optimiser and the learning-rate schedule start afresh. See the module docstring for the training procedure, determinism and resuming.
+    optimiser and the learning-rate schedule start afresh.
+    See the module docstring for the training procedure, determinism and resuming.
     """
     device = torch.device(device)
     _check_inputs(images, labels, fovs)
