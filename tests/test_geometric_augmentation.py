@@ -20,7 +20,7 @@ from cyclesynth.segmentation.settings import UNetSettings
 from cyclesynth.segmentation.augmentation import augment_batch
 from cyclesynth.segmentation.training import train_unet, training_fingerprint
 
-torch.set_num_threads(2)
+torch.set_num_threads(min(2, torch.get_num_threads()))  # a worker's share under xdist
 
 IDENTITY = GeometricSettings(rotation=0, scale_min=1, scale_max=1, elastic_alpha=0, probability=1)
 

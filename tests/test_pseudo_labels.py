@@ -41,7 +41,7 @@ from cyclesynth.segmentation.augmentation import augment_batch
 from cyclesynth.segmentation.training import build_model, train_unet
 from cyclesynth.segmentation.saved import save_model
 
-torch.set_num_threads(2)
+torch.set_num_threads(min(2, torch.get_num_threads()))  # a worker's share under xdist
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = str(config_validation.SCHEMA)
 

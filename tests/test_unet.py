@@ -17,7 +17,7 @@ from cyclesynth.segmentation.saved import load_model, save_model
 from cyclesynth.segmentation.inference import predict_probabilities
 from cyclesynth.segmentation.loss import weighted_cross_entropy
 
-torch.set_num_threads(2)
+torch.set_num_threads(min(2, torch.get_num_threads()))  # a worker's share under xdist
 
 
 # ------------------------------------------------------------------------------------------
