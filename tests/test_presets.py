@@ -9,7 +9,8 @@ then drive-cpu's whole-image synthesis, reference_geometric_long and no second r
 then reference_geometric_long at 3200 epochs; then the key pseudo_labels.init, its default
 scratch in every student but tiny's self_trained, which starts from its teacher; then the
 key experiments.<name>.lr, null in every experiment; then drive-cpu's self_trained from its
-teacher, 10 epochs)
+teacher, 10 epochs; then drive-cpu's final_experiment self_trained, chosen on validation
+images 37-40)
 (``python tests/test_presets.py`` writes them; run it only where the presets' resolved
 configs are meant to change). ``test_resolve_is_the_workflows_resolution`` checks ``resolve``
 against the MD5 that Snakemake prints of the config the workflow ended up with.
