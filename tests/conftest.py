@@ -67,7 +67,8 @@ def pytest_configure(config):
     if workers:
         import torch
 
-        torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // int(workers)))
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        torch.set_num_threads(max(1, cores // int(workers)))  # sched_getaffinity: Linux only
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
